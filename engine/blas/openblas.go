@@ -1,0 +1,131 @@
+package blas
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// CBLAS enumerations (cblas.h).
+const (
+	cblasRowMajor = 101
+	cblasNoTrans  = 111
+	cblasTrans    = 112
+)
+
+var (
+	obOnce    sync.Once
+	obErr     error
+	obSgemm   func(order, ta, tb, m, n, k int32, alpha float32, a unsafe.Pointer, lda int32, b unsafe.Pointer, ldb int32, beta float32, c unsafe.Pointer, ldc int32)
+	obThreads func(n int32)
+	obConfig  func() string
+)
+
+// libNames are tried in order; Debian's libopenblas0 provides the first.
+var libNames = []string{"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0"}
+
+func loadOpenBLAS() {
+	var lib uintptr
+	var errs []string
+	for _, name := range libNames {
+		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err == nil {
+			lib = h
+			break
+		}
+		errs = append(errs, err.Error())
+	}
+	if lib == 0 {
+		obErr = fmt.Errorf("dlopen: %s", strings.Join(errs, "; "))
+		return
+	}
+	// RegisterLibFunc panics when a symbol is missing; turn that into an
+	// error so a broken library only disables OpenBLAS.
+	defer func() {
+		if r := recover(); r != nil {
+			obErr = fmt.Errorf("openblas symbols: %v", r)
+		}
+	}()
+	purego.RegisterLibFunc(&obSgemm, lib, "cblas_sgemm")
+	purego.RegisterLibFunc(&obThreads, lib, "openblas_set_num_threads")
+	if _, err := purego.Dlsym(lib, "openblas_get_config"); err == nil {
+		purego.RegisterLibFunc(&obConfig, lib, "openblas_get_config")
+	}
+}
+
+type openBLAS struct {
+	threads int
+	config  string
+}
+
+// setMu serialises thread-count changes, which are process-global in OpenBLAS.
+var setMu sync.Mutex
+
+// OpenBLAS loads libopenblas at run time and returns its SGEMM running on
+// the given number of threads. OpenBLAS's thread count is process-global:
+// the last call wins.
+func OpenBLAS(threads int) (Gemm, error) {
+	obOnce.Do(loadOpenBLAS)
+	if obErr != nil {
+		return nil, obErr
+	}
+	if threads <= 0 {
+		threads = 1
+	}
+	setMu.Lock()
+	obThreads(int32(threads))
+	setMu.Unlock()
+	cfg := ""
+	if obConfig != nil {
+		cfg = strings.TrimSpace(obConfig())
+	}
+	return &openBLAS{threads: threads, config: cfg}, nil
+}
+
+func (o *openBLAS) Name() string {
+	if o.config != "" {
+		return fmt.Sprintf("OpenBLAS (%s), %d threads", o.config, o.threads)
+	}
+	return fmt.Sprintf("OpenBLAS, %d threads", o.threads)
+}
+
+func (o *openBLAS) Threads() int { return o.threads }
+
+func (o *openBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if k == 0 {
+		// CBLAS handles k = 0 too, but A and B may be empty slices.
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	ta, tb := int32(cblasNoTrans), int32(cblasNoTrans)
+	if transA {
+		ta = cblasTrans
+	}
+	if transB {
+		tb = cblasTrans
+	}
+	obSgemm(cblasRowMajor, ta, tb, int32(m), int32(n), int32(k), alpha,
+		unsafe.Pointer(&a[0]), int32(lda), unsafe.Pointer(&b[0]), int32(ldb), beta,
+		unsafe.Pointer(&c[0]), int32(ldc))
+}
+
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			if beta == 0 {
+				row[j] = 0
+			} else {
+				row[j] *= beta
+			}
+		}
+	}
+}
