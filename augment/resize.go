@@ -1,0 +1,257 @@
+package augment
+
+import "math"
+
+// taps are the precomputed 1-D resampling weights of one axis: output o reads
+// the n source samples start[o] … start[o]+n-1 with weights w[o*n : o*n+n].
+// Every output has the same n (short filters are padded with zero weights),
+// which keeps the hot loops branch free. Flips and crop offsets are folded in
+// when the taps are built, so the resize loops never see them.
+type taps struct {
+	n     int
+	start []int32
+	w     []float32
+	// scratch for building one output's weights before packing
+	idx []int32
+	wt  []float64
+}
+
+// build computes the taps that resample in source samples (starting at source
+// position offset) to out samples, reversed when flip is set.
+func (t *taps) build(in, out, offset int, interp Interp, flip bool) {
+	var maxN int
+	scale := float64(in) / float64(out)
+	support := 1.0
+	if interp == BilinearAntialias && scale > 1 {
+		support = scale
+	}
+	if interp == Bilinear {
+		maxN = 2
+	} else {
+		maxN = int(math.Ceil(support))*2 + 1
+	}
+	maxN = min(maxN, in)
+	t.n = maxN
+	t.start = grow(t.start, out)
+	t.w = grow(t.w, out*maxN)
+	if cap(t.wt) < maxN+2 {
+		t.wt = make([]float64, maxN+2)
+		t.idx = make([]int32, maxN+2)
+	}
+	for o := 0; o < out; o++ {
+		first, cnt := t.weights(in, out, o, interp)
+		// Pack into a window of maxN samples that stays inside [0, in).
+		s := min(first, in-maxN)
+		s = max(s, 0)
+		d := o
+		if flip {
+			d = out - 1 - o
+		}
+		row := t.w[d*maxN : d*maxN+maxN]
+		clear(row)
+		for k := 0; k < cnt; k++ {
+			row[first+k-s] += float32(t.wt[k])
+		}
+		t.start[d] = int32(s + offset)
+	}
+}
+
+// weights writes the weights of output o into t.wt and returns the first
+// source index and the number of weights.
+func (t *taps) weights(in, out, o int, interp Interp) (first, cnt int) {
+	if interp == Bilinear {
+		// torch upsample_bilinear2d, align_corners=False, computed in float32
+		// as ATen does: src = scale·(o+0.5) − 0.5 clamped at 0; the second
+		// tap is clamped to the last sample.
+		scale := float32(in) / float32(out)
+		src := scale*(float32(o)+0.5) - 0.5
+		if src < 0 {
+			src = 0
+		}
+		x0 := int(src)
+		l1 := src - float32(x0)
+		l0 := 1 - l1
+		if x0 >= in-1 {
+			t.wt[0] = float64(l0) + float64(l1)
+			return in - 1, 1
+		}
+		t.wt[0], t.wt[1] = float64(l0), float64(l1)
+		return x0, 2
+	}
+	// PIL ImagingResample with the bilinear (triangle) filter, whose support
+	// grows with the downscale factor; torch's antialias=True kernel mirrors it.
+	scale := float64(in) / float64(out)
+	fscale := math.Max(scale, 1)
+	support := fscale
+	center := (float64(o) + 0.5) * scale
+	ss := 1 / fscale
+	xmin := int(center - support + 0.5)
+	if xmin < 0 {
+		xmin = 0
+	}
+	xmax := int(center + support + 0.5)
+	if xmax > in {
+		xmax = in
+	}
+	var sum float64
+	cnt = xmax - xmin
+	for x := 0; x < cnt; x++ {
+		v := math.Abs((float64(x+xmin) - center + 0.5) * ss)
+		w := 0.0
+		if v < 1 {
+			w = 1 - v
+		}
+		t.wt[x] = w
+		sum += w
+	}
+	if sum != 0 {
+		for x := 0; x < cnt; x++ {
+			t.wt[x] /= sum
+		}
+	}
+	return xmin, cnt
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// resize writes the crop box of img, resampled with the x/y taps, into dst
+// (outH×outW×3 interleaved float32), scaled by 1/255. One-channel sources are
+// replicated to 3 channels. tmp is the horizontal-pass scratch.
+//
+// Separable: a horizontal pass turns each needed source row into outW
+// samples (tmp), then a vertical pass blends tmp rows. This is also the
+// operation order of torch's bilinear kernel, h0·(w0·x00 + w1·x01) + h1·(…).
+func resize(dst []float32, img *Image, xt, yt *taps, rowLo, rows int, outH, outW int, tmp []float32) {
+	c := img.C
+	stride := img.Stride
+	nx, ny := xt.n, yt.n
+	rw := outW * c // floats per tmp row
+	// Horizontal pass over source rows rowLo … rowLo+rows-1.
+	for r := 0; r < rows; r++ {
+		src := img.Pix[(rowLo+r)*stride:]
+		out := tmp[r*rw : r*rw+rw]
+		if c == 3 {
+			if nx == 2 { // upscaling, the common case: two taps
+				for x := 0; x < outW; x++ {
+					s := int(xt.start[x]) * 3
+					w0, w1 := xt.w[2*x], xt.w[2*x+1]
+					p := src[s : s+6 : s+6]
+					out[3*x+0] = w0*float32(p[0]) + w1*float32(p[3])
+					out[3*x+1] = w0*float32(p[1]) + w1*float32(p[4])
+					out[3*x+2] = w0*float32(p[2]) + w1*float32(p[5])
+				}
+				continue
+			}
+			for x := 0; x < outW; x++ {
+				s := int(xt.start[x]) * 3
+				wt := xt.w[x*nx : x*nx+nx]
+				p := src[s : s+3*nx]
+				var a, b, d float32
+				for k, w := range wt {
+					a += w * float32(p[3*k])
+					b += w * float32(p[3*k+1])
+					d += w * float32(p[3*k+2])
+				}
+				out[3*x+0], out[3*x+1], out[3*x+2] = a, b, d
+			}
+			continue
+		}
+		for x := 0; x < outW; x++ { // one channel
+			s := int(xt.start[x])
+			wt := xt.w[x*nx : x*nx+nx]
+			p := src[s : s+nx]
+			var a float32
+			for k, w := range wt {
+				a += w * float32(p[k])
+			}
+			out[x] = a
+		}
+	}
+	// Vertical pass.
+	const inv255 = 1.0 / 255
+	for y := 0; y < outH; y++ {
+		s := int(yt.start[y]) - rowLo
+		wt := yt.w[y*ny : y*ny+ny]
+		drow := dst[y*outW*3 : (y+1)*outW*3]
+		if c == 3 {
+			if ny == 2 {
+				w0, w1 := wt[0]*inv255, wt[1]*inv255
+				t0 := tmp[s*rw : s*rw+rw]
+				t1 := tmp[(s+1)*rw : (s+1)*rw+rw]
+				for i := range drow {
+					drow[i] = w0*t0[i] + w1*t1[i]
+				}
+				continue
+			}
+			w0 := wt[0] * inv255
+			t0 := tmp[s*rw : s*rw+rw]
+			for i := range drow {
+				drow[i] = w0 * t0[i]
+			}
+			for k := 1; k < ny; k++ {
+				wk := wt[k] * inv255
+				tk := tmp[(s+k)*rw : (s+k)*rw+rw]
+				for i := range drow {
+					drow[i] += wk * tk[i]
+				}
+			}
+			continue
+		}
+		for x := 0; x < outW; x++ {
+			var a float32
+			for k, w := range wt {
+				a += w * tmp[(s+k)*rw+x]
+			}
+			a *= inv255
+			drow[3*x], drow[3*x+1], drow[3*x+2] = a, a, a
+		}
+	}
+}
+
+// rotateResize is the slow path used when a rotation is drawn: every output
+// pixel is mapped back through flip, resize (torch's align_corners=False
+// mapping) and the inverse rotation about the image centre, then sampled
+// bilinearly with zero fill. No antialiasing.
+func rotateResize(dst []float32, img *Image, p *Params, outH, outW int) {
+	sin, cos := math.Sincos(float64(p.Angle) * math.Pi / 180)
+	cx, cy := float64(img.W-1)/2, float64(img.H-1)/2
+	sx := float64(p.CropW) / float64(outW)
+	sy := float64(p.CropH) / float64(outH)
+	c := img.C
+	at := func(x, y, ch int) float64 {
+		if x < 0 || y < 0 || x >= img.W || y >= img.H {
+			return 0
+		}
+		return float64(img.Pix[y*img.Stride+x*c+ch])
+	}
+	for oy := 0; oy < outH; oy++ {
+		py := sy*(float64(oy)+0.5) - 0.5 + float64(p.Top)
+		for ox := 0; ox < outW; ox++ {
+			fx := ox
+			if p.Flip {
+				fx = outW - 1 - ox
+			}
+			px := sx*(float64(fx)+0.5) - 0.5 + float64(p.Left)
+			// Inverse rotation: source = R(-angle)·(p − c) + c. Positive angles
+			// turn the content counter-clockwise, as torchvision's rotate does.
+			dx, dy := px-cx, py-cy
+			qx := cos*dx - sin*dy + cx
+			qy := sin*dx + cos*dy + cy
+			x0, y0 := math.Floor(qx), math.Floor(qy)
+			ax, ay := qx-x0, qy-y0
+			ix, iy := int(x0), int(y0)
+			o := (oy*outW + ox) * 3
+			for ch := 0; ch < 3; ch++ {
+				sc := min(ch, c-1)
+				v := (1-ay)*((1-ax)*at(ix, iy, sc)+ax*at(ix+1, iy, sc)) +
+					ay*((1-ax)*at(ix, iy+1, sc)+ax*at(ix+1, iy+1, sc))
+				dst[o+ch] = float32(v / 255)
+			}
+		}
+	}
+}
