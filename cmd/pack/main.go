@@ -1,0 +1,193 @@
+// Command pack converts image datasets into packed files and inspects them.
+//
+//	pack SRC... -o OUT          pack CIFAR-10/100 binaries, IDX files or image folders
+//	pack info FILE [--json]     summarise a packed file
+//	pack verify FILE            check every checksum
+//	pack get FILE INDEX [-o x.png]  write one sample as PNG and print its label
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tsimcne/tsimcne-go/pack"
+	"github.com/tsimcne/tsimcne-go/source"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "pack:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit status out of a command.
+type exitError int
+
+func (e exitError) Error() string { return "exit status " + strconv.Itoa(int(e)) }
+
+type packFlags struct {
+	out, from, codec, chunkSize, resize string
+	workers, channels                   int
+	shuffle, keepEncoded, skipBad       bool
+	fashion, quiet                      bool
+	seed                                uint64
+}
+
+func newRoot() *cobra.Command {
+	var f packFlags
+	root := &cobra.Command{
+		Use:   "pack SRC... -o OUT",
+		Short: "Pack an image dataset into one fast, checksummed file",
+		Long: `pack converts an image dataset into a packed file that train and embed read.
+
+Sources (detected, or forced with --from):
+  cifar10   a directory with data_batch_1..5.bin and test_batch.bin, those files, or cifar-10-binary.tar.gz
+  cifar100  a directory with train.bin and test.bin, those files, or cifar-100-binary.tar.gz
+  idx       IDX image + label files (MNIST, Fashion-MNIST), gzip or plain, or directories of them
+  folder    root/<class>/**/<image>: JPEG, PNG, GIF, BMP, WebP
+
+Samples keep their dataset order: sources in the order given, CIFAR batches in
+numbered order, folders sorted by class, then path.`,
+		Example: `  pack ~/data/cifar-10-batches-bin -o cifar10.tscn
+  pack ~/photos --resize 64x64 --codec zstd -o photos.tscn
+  pack info cifar10.tscn --json`,
+		Args:          cobra.MinimumNArgs(1),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPack(cmd.Context(), args, &f)
+		},
+	}
+	fl := root.Flags()
+	fl.StringVarP(&f.out, "output", "o", "", "packed file to write (required)")
+	fl.StringVar(&f.from, "from", "", "source kind: cifar10, cifar100, idx or folder (default: detect)")
+	fl.StringVar(&f.codec, "codec", "", "chunk compression: none, lz4 or zstd (default: lz4 for pixels, none with --keep-encoded)")
+	fl.StringVar(&f.chunkSize, "chunk-size", "128KiB", "target uncompressed chunk size, e.g. 64KiB, 1MiB")
+	fl.IntVar(&f.workers, "workers", 0, "parallel loading and compression workers (default: number of CPUs)")
+	fl.BoolVar(&f.shuffle, "shuffle", false, "store samples in a random order so that every chunk mixes classes (indices keep dataset order)")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of --shuffle")
+	fl.StringVar(&f.resize, "resize", "", "folders: store raw pixels resized to WxH, e.g. 64x64")
+	fl.BoolVar(&f.keepEncoded, "keep-encoded", false, "folders: store the original image files instead of pixels")
+	fl.IntVar(&f.channels, "channels", 0, "folders: 3 = RGB (default; grayscale replicated, alpha dropped), 1 = luminance")
+	fl.BoolVar(&f.skipBad, "skip-bad", false, "skip images that cannot be read and list them at the end, instead of failing")
+	fl.BoolVar(&f.fashion, "fashion", false, "idx: name the classes as Fashion-MNIST's")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
+	root.MarkFlagRequired("output")
+	root.AddCommand(newInfo(), newVerify(), newGet())
+	return root
+}
+
+// parseSize reads "131072", "128KiB", "128k", "1MiB", "1M".
+func parseSize(s string) (int, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1
+	for _, u := range []struct {
+		suf string
+		m   int
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1000}, {"mb", 1e6}, {"k", 1 << 10}, {"m", 1 << 20}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
+			break
+		}
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 || n > (1<<32-1)/mult {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes, e.g. 131072, 128KiB or 1MiB", s)
+	}
+	return n * mult, nil
+}
+
+func parseWxH(s string) (w, h int, err error) {
+	a, b, ok := strings.Cut(strings.ToLower(s), "x")
+	if ok {
+		w, err = strconv.Atoi(a)
+		if err == nil {
+			h, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || w <= 0 || h <= 0 || w > 65535 || h > 65535 {
+		return 0, 0, fmt.Errorf("--resize %q: want WIDTHxHEIGHT, e.g. 64x64", s)
+	}
+	return w, h, nil
+}
+
+func runPack(ctx context.Context, args []string, f *packFlags) error {
+	chunk, err := parseSize(f.chunkSize)
+	if err != nil {
+		return fmt.Errorf("--chunk-size: %w", err)
+	}
+	opt := source.Options{Kind: f.from, KeepEncoded: f.keepEncoded, Channels: f.channels, Fashion: f.fashion}
+	if f.resize != "" {
+		if opt.ResizeW, opt.ResizeH, err = parseWxH(f.resize); err != nil {
+			return err
+		}
+	}
+	if f.codec != "" {
+		switch f.codec {
+		case "none", "lz4", "zstd":
+		default:
+			return fmt.Errorf("--codec %q: want none, lz4 or zstd", f.codec)
+		}
+	}
+	if st, err := os.Stat(f.out); err == nil && st.IsDir() {
+		return fmt.Errorf("-o %s: is a directory; give the packed file's name", f.out)
+	}
+	ds, err := source.Open(args, opt)
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	progressOut := os.Stderr
+	if f.quiet {
+		progressOut = nil
+	}
+	var po = pack.Options{
+		Codec: f.codec, ChunkSize: chunk, Workers: f.workers,
+		Shuffle: f.shuffle, Seed: f.seed, SkipBad: f.skipBad, KeepEncoded: f.keepEncoded,
+		CreatedBy: "pack " + strings.Join(os.Args[1:], " "),
+	}
+	if progressOut != nil {
+		po.Progress = progressOut
+	}
+	rep, err := pack.Pack(ctx, ds, args, f.out, po)
+	if err != nil {
+		return fmt.Errorf("%w (nothing was written to %s)", err, f.out)
+	}
+	fmt.Printf("packed %d images from %s into %s: %s, %d chunks, %.1f MB of images in %.2fs (%.0f MB/s)\n",
+		rep.Samples, ds.Kind(), f.out, humanBytes(rep.OutBytes), rep.Chunks, float64(rep.InBytes)/1e6,
+		rep.Elapsed.Seconds(), rep.MBPerSecond())
+	if len(rep.Skipped) > 0 {
+		fmt.Fprintf(os.Stderr, "skipped %d of %d images that could not be read:\n", len(rep.Skipped), rep.SourceLen)
+		for _, s := range rep.Skipped {
+			fmt.Fprintf(os.Stderr, "  %s: %v\n", s.Name, s.Err)
+		}
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
