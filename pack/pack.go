@@ -162,6 +162,7 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 			defer func() { finished <- struct{}{} }()
 			for p := range jobs {
 				sl := &slots[p%k]
+				sl.s.Name = "" // a failed Load may not set it; never report a stale one
 				sl.err = ds.Load(at(p), &sl.s)
 				sl.done <- struct{}{}
 			}

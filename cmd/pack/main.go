@@ -70,7 +70,7 @@ numbered order, folders sorted by class, then path.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPack(cmd.Context(), args, &f)
+			return runPack(cmd, args, &f)
 		},
 	}
 	fl := root.Flags()
@@ -126,7 +126,9 @@ func parseWxH(s string) (w, h int, err error) {
 	return w, h, nil
 }
 
-func runPack(ctx context.Context, args []string, f *packFlags) error {
+func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
+	ctx := cmd.Context()
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	chunk, err := parseSize(f.chunkSize)
 	if err != nil {
 		return fmt.Errorf("--chunk-size: %w", err)
@@ -152,7 +154,7 @@ func runPack(ctx context.Context, args []string, f *packFlags) error {
 		return err
 	}
 	defer ds.Close()
-	progressOut := os.Stderr
+	progressOut := stderr
 	if f.quiet {
 		progressOut = nil
 	}
@@ -168,13 +170,13 @@ func runPack(ctx context.Context, args []string, f *packFlags) error {
 	if err != nil {
 		return fmt.Errorf("%w (nothing was written to %s)", err, f.out)
 	}
-	fmt.Printf("packed %d images from %s into %s: %s, %d chunks, %.1f MB of images in %.2fs (%.0f MB/s)\n",
+	fmt.Fprintf(stdout, "packed %d images from %s into %s: %s, %d chunks, %.1f MB of images in %.2fs (%.0f MB/s)\n",
 		rep.Samples, ds.Kind(), f.out, humanBytes(rep.OutBytes), rep.Chunks, float64(rep.InBytes)/1e6,
 		rep.Elapsed.Seconds(), rep.MBPerSecond())
 	if len(rep.Skipped) > 0 {
-		fmt.Fprintf(os.Stderr, "skipped %d of %d images that could not be read:\n", len(rep.Skipped), rep.SourceLen)
+		fmt.Fprintf(stderr, "skipped %d of %d images that could not be read:\n", len(rep.Skipped), rep.SourceLen)
 		for _, s := range rep.Skipped {
-			fmt.Fprintf(os.Stderr, "  %s: %v\n", s.Name, s.Err)
+			fmt.Fprintf(stderr, "  sample %d: %v\n", s.Index, s.Err) // the error names the file
 		}
 	}
 	return nil
