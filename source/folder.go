@@ -249,6 +249,22 @@ func (d *folderDataset) Load(i int, s *Sample) error {
 	if err != nil {
 		return fmt.Errorf("source: %s: %w", it.path, err)
 	}
+	if format == "webp" {
+		// x/image/webp returns lossy files in a colour range that Go
+		// misreads; convert them as libwebp does (see webpRGBA).
+		var yc *image.YCbCr
+		switch m := img.(type) {
+		case *image.YCbCr:
+			yc = m
+		case *image.NYCbCrA:
+			yc = &m.YCbCr
+		}
+		if yc != nil {
+			if rgba := webpRGBA(yc); rgba != nil {
+				img = rgba
+			}
+		}
+	}
 	b := img.Bounds()
 	out := Sample{Label: it.label, Label2: -1, Name: it.name, Channels: d.channels, Format: format}
 	switch {

@@ -32,7 +32,12 @@
 //     alpha channel (the stored colour is kept, not composited on a
 //     background); premultiplied sources are un-premultiplied first;
 //   - CMYK JPEGs are converted with Go's CMYK→RGB rule;
-//   - 16-bit images keep their high byte.
+//   - 16-bit images keep their high byte;
+//   - lossy WebP is converted to RGB as libwebp does (limited-range BT.601
+//     with interpolated chroma), bit-exact with PIL, rather than through
+//     Go's full-range image.YCbCr, which x/image/webp would imply and which
+//     is off by up to ~24 levels;
+//   - animated GIFs and WebPs give their first frame.
 //
 // With Options.Channels == 1 every image is converted to one luminance
 // channel with PIL's convert("L") weights (L = R·299/1000 + G·587/1000 +

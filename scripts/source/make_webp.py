@@ -46,3 +46,9 @@ write("lossy", pattern(24, 16, False), quality=95)
 write("alpha_lossless", pattern(6, 6, True), lossless=True, exact=True)
 # Lossy with alpha decodes as NYCbCrA in Go.
 write("alpha_lossy", pattern(16, 16, True), quality=95)
+
+# What libwebp (through PIL) decodes the lossy files to: Go's decoding must
+# come within rounding of it.
+for name in ("lossy", "alpha_lossy"):
+    with Image.open(os.path.join(OUT, name + ".webp")) as im, open(os.path.join(OUT, name + ".libwebp.rgb"), "wb") as f:
+        f.write(im.convert("RGB").tobytes())

@@ -57,6 +57,10 @@ type FolderSample struct {
 	// RGB is the image as HWC RGB bytes: alpha dropped (the stored colour
 	// kept), gray replicated to three channels.
 	RGB []byte
+	// Decoded, for lossy WebP, is what libwebp (through PIL) decodes the
+	// file to: a reader that converts colours as libwebp does matches it
+	// within rounding. Nil for other files.
+	Decoded []byte
 	// Broken, when not empty, says how the file is damaged; a reader must
 	// fail on it. The other fields are then zero but Name and Label.
 	Broken string
@@ -330,6 +334,12 @@ func webpGen(name string, lossy, alpha bool) func(*rand.Rand) (FolderSample, []b
 		if format != "webp" || cfg.Width*cfg.Height*3 != len(rgb) {
 			return FolderSample{}, nil, fmt.Errorf("fixture %s: %s %dx%d does not match %d RGB bytes", name, format, cfg.Width, cfg.Height, len(rgb))
 		}
-		return FolderSample{Format: "webp", Width: cfg.Width, Height: cfg.Height, Lossy: lossy, Alpha: alpha, RGB: rgb}, data, nil
+		var decoded []byte
+		if lossy {
+			if decoded, err = webpFixtures.ReadFile("testdata/" + name + ".libwebp.rgb"); err != nil {
+				return FolderSample{}, nil, err
+			}
+		}
+		return FolderSample{Format: "webp", Width: cfg.Width, Height: cfg.Height, Lossy: lossy, Alpha: alpha, RGB: rgb, Decoded: decoded}, data, nil
 	}
 }
