@@ -1,0 +1,285 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/tsimcne/tsimcne-go/augment"
+)
+
+// Iter delivers the batches of one epoch in order. Its methods must be called
+// from one goroutine.
+type Iter struct {
+	l      *Loader
+	ctx    context.Context
+	cancel context.CancelFunc
+	epoch  int
+	order  []int32 // the rank's order from the start position on
+	first  int     // position of order[0] in the rank's full order
+	steps  int
+	next   int // batches delivered
+
+	ready chan *slot    // slots in batch order, handed from dispatcher to Next
+	work  chan workItem // image ranges for the workers
+	wg    sync.WaitGroup
+	cur   *slot // slot Next is waiting on, returned to the free list on failure
+	err   error // sticky: io.EOF or the first failure
+	once  sync.Once
+}
+
+type workItem struct {
+	s      *slot
+	lo, hi int // image range within the batch
+}
+
+// worker is the per-goroutine state, kept across epochs so that its scratch
+// buffers are allocated once.
+type worker struct {
+	aug *augment.Augmenter
+	dec decoder
+}
+
+// Epoch starts epoch epoch at position pos of this rank's visiting order
+// (0 for a fresh epoch; k·BatchSize resumes before batch k and reproduces the
+// uninterrupted run's batches exactly). Only one epoch runs at a time: finish
+// it (Next returns io.EOF or an error) or Close it first. Cancelling ctx
+// stops the epoch; Next then returns an error wrapping ctx.Err().
+func (l *Loader) Epoch(ctx context.Context, epoch, pos int) (*Iter, error) {
+	order, err := l.Order(epoch)
+	if err != nil {
+		return nil, err
+	}
+	if pos < 0 || pos > len(order) {
+		return nil, fmt.Errorf("loader: epoch %d: start position %d outside 0..%d", epoch, pos, len(order))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, errors.New("loader: Epoch after Close")
+	}
+	if l.active != nil {
+		return nil, fmt.Errorf("loader: epoch %d is still running; Close it first", l.active.epoch)
+	}
+	workers := l.opt.Workers
+	for len(l.workerState) < workers {
+		a, err := augment.New(l.aug)
+		if err != nil {
+			return nil, err
+		}
+		l.workerState = append(l.workerState, &worker{aug: a})
+	}
+	it := &Iter{l: l, epoch: epoch, order: order[pos:], first: pos,
+		ready: make(chan *slot, l.opt.Slots), work: make(chan workItem, 2*workers)}
+	it.steps = l.Steps(len(it.order))
+	it.ctx, it.cancel = context.WithCancel(ctx)
+	it.wg.Add(1 + workers)
+	go it.dispatch()
+	for i := 0; i < workers; i++ {
+		go it.run(l.workerState[i])
+	}
+	l.active = it
+	return it, nil
+}
+
+// Steps is the number of batches this iterator delivers.
+func (it *Iter) Steps() int { return it.steps }
+
+// dispatch assigns batches to free slots in order and splits them into work
+// items. It runs ahead of the consumer by up to Slots batches, which is what
+// pipelines work across batch boundaries.
+func (it *Iter) dispatch() {
+	defer it.wg.Done()
+	defer close(it.work)
+	l := it.l
+	bs, item, views := l.opt.BatchSize, l.opt.ItemSize, l.opt.Views
+	for k := 0; k < it.steps; k++ {
+		var s *slot
+		select {
+		case s = <-l.free:
+		case <-it.ctx.Done():
+			return
+		}
+		lo := k * bs
+		n := min(bs, len(it.order)-lo)
+		b := &s.b
+		b.Epoch, b.Step, b.Pos, b.N, b.Views = it.epoch, (it.first+lo)/bs, it.first+lo, n, views
+		b.H, b.W = l.aug.OutH, l.aug.OutW
+		rows := views * n
+		if l.opt.Output == Floats {
+			b.X = b.X[:cap(b.X)][:rows*l.viewLen]
+		} else {
+			b.X8 = b.X8[:cap(b.X8)][:rows*l.viewLen]
+		}
+		b.Params = b.Params[:cap(b.Params)][:rows]
+		b.Labels = b.Labels[:cap(b.Labels)][:n]
+		b.Indices = b.Indices[:cap(b.Indices)][:n]
+		copy(b.Indices, it.order[lo:lo+n])
+		s.err = nil
+		select { // a token left by an abandoned epoch
+		case <-s.done:
+		default:
+		}
+		items := (n + item - 1) / item
+		s.pending.Store(int32(items))
+		it.ready <- s // never blocks: ready holds at most Slots slots
+		for i := 0; i < items; i++ {
+			select {
+			case it.work <- workItem{s, i * item, min((i+1)*item, n)}:
+			case <-it.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// run is a worker goroutine.
+func (it *Iter) run(w *worker) {
+	defer it.wg.Done()
+	for {
+		select {
+		case <-it.ctx.Done():
+			return
+		case wi, ok := <-it.work:
+			if !ok {
+				return
+			}
+			if err := it.fill(w, wi); err != nil {
+				wi.s.fail(err)
+			}
+			if wi.s.pending.Add(-1) == 0 {
+				wi.s.done <- struct{}{}
+			}
+		}
+	}
+}
+
+// fill reads, decodes and augments images lo..hi-1 of a batch.
+func (it *Iter) fill(w *worker, wi workItem) error {
+	l := it.l
+	b := &wi.s.b
+	vl := l.viewLen
+	for j := wi.lo; j < wi.hi; j++ {
+		if it.ctx.Err() != nil {
+			return it.ctx.Err()
+		}
+		idx := int(b.Indices[j])
+		smp, err := l.src.Get(idx)
+		if err != nil {
+			return fmt.Errorf("sample %d: %w", idx, err)
+		}
+		var img augment.Image
+		if smp.Encoded {
+			if img, err = w.dec.decode(smp.Data); err != nil {
+				return fmt.Errorf("sample %d: decoding %d-byte image: %w", idx, len(smp.Data), err)
+			}
+		} else {
+			if smp.Channel != 1 && smp.Channel != 3 || smp.Height <= 0 || smp.Width <= 0 ||
+				len(smp.Data) != smp.Height*smp.Width*smp.Channel {
+				return fmt.Errorf("sample %d: raw image of %d bytes does not match %dx%dx%d (want 1 or 3 channels)",
+					idx, len(smp.Data), smp.Height, smp.Width, smp.Channel)
+			}
+			img = augment.Image{Pix: smp.Data, H: smp.Height, W: smp.Width, C: smp.Channel}
+		}
+		b.Labels[j] = smp.Label
+		for v := 0; v < b.Views; v++ {
+			row := v*b.N + j
+			var p augment.Params
+			if l.opt.NoAugment {
+				p = augment.Params{CropH: int32(img.H), CropW: int32(img.W), Brightness: 1, Contrast: 1, Saturation: 1}
+			} else {
+				p = augment.Draw(&l.aug, augment.ViewKey(l.opt.Seed, it.epoch, idx, v), img.H, img.W)
+			}
+			b.Params[row] = p
+			if l.opt.Output == Floats {
+				err = w.aug.Apply(b.X[row*vl:(row+1)*vl], img, &p)
+			} else {
+				err = w.aug.Crop8(b.X8[row*vl:(row+1)*vl], img, &p)
+			}
+			if err != nil {
+				return fmt.Errorf("sample %d view %d: %w", idx, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Next returns the next batch, io.EOF after the last one, or the error that
+// ended the epoch (a damaged or undecodable sample, cancellation). After an
+// error or io.EOF the epoch's goroutines have exited and Next keeps
+// returning the same error.
+func (it *Iter) Next() (*Batch, error) {
+	if it.err != nil {
+		return nil, it.err
+	}
+	if it.next == it.steps {
+		it.stop(io.EOF)
+		return nil, io.EOF
+	}
+	if h := it.l.held.Load(); int(h) >= it.l.opt.Slots {
+		// Every slot is with the caller: waiting would never end.
+		return nil, fmt.Errorf("loader: all %d batch slots are held by the caller; Release one before Next (or raise Options.Slots)", h)
+	}
+	select {
+	case it.cur = <-it.ready:
+	case <-it.ctx.Done():
+		return nil, it.stop(it.ctxErr())
+	}
+	select {
+	case <-it.cur.done:
+	case <-it.ctx.Done():
+		return nil, it.stop(it.ctxErr())
+	}
+	s := it.cur
+	if s.err != nil {
+		return nil, it.stop(fmt.Errorf("loader: epoch %d, batch %d: %w", it.epoch, s.b.Step, s.err))
+	}
+	it.cur = nil
+	it.next++
+	s.held.Store(true)
+	it.l.held.Add(1)
+	return &s.b, nil
+}
+
+func (it *Iter) ctxErr() error {
+	return fmt.Errorf("loader: epoch %d stopped after %d of %d batches: %w", it.epoch, it.next, it.steps, context.Cause(it.ctx))
+}
+
+// Close stops the epoch (if still running) and waits for its goroutines.
+// Batches already returned stay valid until released. Close is idempotent.
+func (it *Iter) Close() error {
+	it.stop(errors.New("loader: iterator closed"))
+	return nil
+}
+
+// stop ends the epoch once: cancel, wait for every goroutine, return the
+// slots that never reached the caller to the free list.
+func (it *Iter) stop(err error) error {
+	it.once.Do(func() {
+		it.err = err
+		it.cancel()
+		it.wg.Wait()
+		free := it.l.free
+		if it.cur != nil {
+			free <- it.cur
+			it.cur = nil
+		}
+		for {
+			select {
+			case s := <-it.ready:
+				free <- s
+				continue
+			default:
+			}
+			break
+		}
+		it.l.mu.Lock()
+		if it.l.active == it {
+			it.l.active = nil
+		}
+		it.l.mu.Unlock()
+	})
+	return it.err
+}
