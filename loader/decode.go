@@ -91,3 +91,12 @@ func grow8(s []uint8, n int) []uint8 {
 	}
 	return s[:n]
 }
+
+// dropAlpha copies raw RGBA pixels to RGB.
+func (d *decoder) dropAlpha(src []byte, h, w int) augment.Image {
+	d.pix = grow8(d.pix, h*w*3)
+	for i := 0; i < h*w; i++ {
+		d.pix[3*i], d.pix[3*i+1], d.pix[3*i+2] = src[4*i], src[4*i+1], src[4*i+2]
+	}
+	return augment.Image{Pix: d.pix, H: h, W: w, C: 3}
+}

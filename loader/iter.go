@@ -176,12 +176,15 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 				return fmt.Errorf("sample %d: decoding %d-byte image: %w", idx, len(smp.Data), err)
 			}
 		} else {
-			if smp.Channel != 1 && smp.Channel != 3 || smp.Height <= 0 || smp.Width <= 0 ||
+			if smp.Channel < 1 || smp.Channel > 4 || smp.Channel == 2 || smp.Height <= 0 || smp.Width <= 0 ||
 				len(smp.Data) != smp.Height*smp.Width*smp.Channel {
-				return fmt.Errorf("sample %d: raw image of %d bytes does not match %dx%dx%d (want 1 or 3 channels)",
+				return fmt.Errorf("sample %d: raw image of %d bytes does not match %dx%dx%d (want 1, 3 or 4 channels)",
 					idx, len(smp.Data), smp.Height, smp.Width, smp.Channel)
 			}
 			img = augment.Image{Pix: smp.Data, H: smp.Height, W: smp.Width, C: smp.Channel}
+			if smp.Channel == 4 { // RGBA: drop alpha into the worker's buffer
+				img = w.dec.dropAlpha(smp.Data, smp.Height, smp.Width)
+			}
 		}
 		b.Labels[j] = smp.Label
 		for v := 0; v < b.Views; v++ {
