@@ -37,7 +37,7 @@
 //     with interpolated chroma), bit-exact with PIL, rather than through
 //     Go's full-range image.YCbCr, which x/image/webp would imply and which
 //     is off by up to ~24 levels;
-//   - animated GIFs and WebPs give their first frame.
+//   - animated GIFs give their first frame.
 //
 // With Options.Channels == 1 every image is converted to one luminance
 // channel with PIL's convert("L") weights (L = R·299/1000 + G·587/1000 +
