@@ -1,0 +1,137 @@
+// Package engine is t-SimCNE's training engine: a ResNet backbone with a
+// projection head, the Cauchy and cosine InfoNCE losses, and SGD, written
+// llm.c-style — every layer has a readable hand-written forward and backward
+// pass, activations are NHWC float32, convolutions are im2col + SGEMM, and
+// every buffer for a batch shape is allocated once and reused.
+//
+// Layers never touch memory or arithmetic directly: they call a Backend,
+// which owns the buffers and implements the handful of kernels the model
+// needs (GEMM, im2col, BatchNorm, element-wise ops, reductions, the SGD
+// update). The CPU backend in this package runs GEMMs on OpenBLAS (loaded at
+// run time, no cgo) or a pure-Go fallback; a GPU backend can implement the
+// same interface without changes to the layers.
+package engine
+
+// Buf is a flat float32 buffer owned by a Backend. Host-memory backends keep
+// the data in host; device backends keep a handle in Dev. The zero Buf means
+// "absent" for optional arguments.
+type Buf struct {
+	host []float32
+	// Dev is an opaque device handle for non-host backends.
+	Dev any
+	n   int
+}
+
+// Len is the number of float32 elements in the buffer.
+func (b Buf) Len() int { return b.n }
+
+// Valid reports whether the buffer is present (non-zero length).
+func (b Buf) Valid() bool { return b.n > 0 }
+
+// HostBuf wraps host memory as a Buf, for host backends and tests.
+func HostBuf(d []float32) Buf { return Buf{host: d, n: len(d)} }
+
+// ConvGeom describes a 2-D convolution on NHWC images: input H×W×C, output
+// OH×OW×OC, a K×K kernel with the given stride and zero padding.
+type ConvGeom struct {
+	H, W, C     int
+	OC, K       int
+	Stride, Pad int
+	OH, OW      int
+}
+
+// NewConvGeom fills in the output size of a convolution.
+func NewConvGeom(h, w, c, oc, k, stride, pad int) ConvGeom {
+	return ConvGeom{H: h, W: w, C: c, OC: oc, K: k, Stride: stride, Pad: pad,
+		OH: (h+2*pad-k)/stride + 1, OW: (w+2*pad-k)/stride + 1}
+}
+
+// ColWidth is the length of one im2col row: K·K·C, ordered (kh, kw, c) to
+// match the engine's (OC, KH, KW, C) weight layout.
+func (g ConvGeom) ColWidth() int { return g.K * g.K * g.C }
+
+// Direct reports whether the convolution is a plain matrix product on the
+// input (1×1, stride 1, no padding), needing no im2col.
+func (g ConvGeom) Direct() bool { return g.K == 1 && g.Stride == 1 && g.Pad == 0 }
+
+// BNArgs carries the operands of the BatchNorm kernels. X is the layer input
+// (a conv output) viewed as Rows×C; Mean and InvStd hold the batch statistics
+// saved by the training forward pass for the backward pass.
+type BNArgs struct {
+	X               Buf
+	Rows, C         int
+	Gamma, Beta     Buf
+	Mean, InvStd    Buf
+	RunMean, RunVar Buf
+	Momentum, Eps   float32
+	// Res, if valid, is added after the affine transform (the residual of a
+	// BasicBlock); ReLU applies max(0, ·) last. Out receives the result and
+	// may alias Res.
+	Res  Buf
+	ReLU bool
+	Out  Buf
+	// Backward: DOut is the gradient at the BN output (any ReLU mask already
+	// applied); DX receives the input gradient when valid; DGamma and DBeta
+	// are overwritten.
+	DOut, DX      Buf
+	DGamma, DBeta Buf
+}
+
+// SGDArgs are the hyper-parameters of one SGD update.
+type SGDArgs struct {
+	LR, Momentum, WeightDecay, Clip float32
+	// First is true on the first step after a (re)start, where PyTorch sets
+	// the momentum buffer to the update itself.
+	First bool
+}
+
+// Backend owns buffers and the arithmetic of the engine. All sizes are in
+// elements; offsets select a sub-matrix start. Matrices are row-major.
+// Implementations may panic on inconsistent sizes: those are programming
+// errors in the layers, never user input.
+type Backend interface {
+	// Name describes the backend and its GEMM, e.g. "cpu: OpenBLAS, 2 threads".
+	Name() string
+	// Threads is the degree of parallelism the backend uses.
+	Threads() int
+	// Alloc returns a zeroed buffer of n elements.
+	Alloc(n int) Buf
+	// Upload copies host data into dst[0:len(src)].
+	Upload(dst Buf, src []float32)
+	// Download copies src[0:len(dst)] to host memory.
+	Download(dst []float32, src Buf)
+	// Zero sets the first n elements to 0.
+	Zero(b Buf, n int)
+	// Gemm: C = alpha·op(A)·op(B) + beta·C on sub-matrices starting at the offsets.
+	Gemm(transA, transB bool, m, n, k int, alpha float32, a Buf, aOff, lda int,
+		b Buf, bOff, ldb int, beta float32, c Buf, cOff, ldc int)
+	// Im2col writes, for images [n0,n1) of x, one row of g.ColWidth() per
+	// output pixel into cols (rows ordered image, oh, ow).
+	Im2col(x Buf, g ConvGeom, n0, n1 int, cols Buf)
+	// Col2im is the adjoint of Im2col: it sums cols back into images [n0,n1)
+	// of dx, overwriting them, or adding to them when accumulate is true.
+	Col2im(cols Buf, g ConvGeom, n0, n1 int, dx Buf, accumulate bool)
+	// BatchNormTrain normalises with batch statistics (biased variance),
+	// saves Mean/InvStd, and updates the running statistics (unbiased variance).
+	BatchNormTrain(a *BNArgs)
+	// BatchNormEval normalises with the running statistics.
+	BatchNormEval(a *BNArgs)
+	// BatchNormBackward computes DX (if valid), DGamma and DBeta.
+	BatchNormBackward(a *BNArgs)
+	// ReLUMask sets d[i] = 0 where out[i] ≤ 0, for i < n.
+	ReLUMask(d, out Buf, n int)
+	// Add sets dst[i] += src[i] for i < n.
+	Add(dst, src Buf, n int)
+	// AvgPool averages each of n images of hw pixels × c channels into out[n×c].
+	AvgPool(x Buf, n, hw, c int, out Buf)
+	// AvgPoolBackward spreads dout[n×c]/hw over the pixels of dx, zeroing
+	// pixels where mask ≤ 0 (the ReLU that precedes the pool).
+	AvgPoolBackward(dout Buf, n, hw, c int, mask, dx Buf)
+	// BiasAct adds bias[cols] to every row of y and optionally applies ReLU.
+	BiasAct(y Buf, rows, cols int, bias Buf, relu bool)
+	// ColSum overwrites out[cols] with the column sums of y[rows×cols].
+	ColSum(y Buf, rows, cols int, out Buf)
+	// SGD updates p in place from gradient g and momentum buffer m (n elements):
+	// g is clamped to ±Clip, weight decay added, momentum applied.
+	SGD(p, g, m Buf, n int, s SGDArgs)
+}

@@ -1,0 +1,464 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/tsimcne/tsimcne-go/engine/blas"
+)
+
+// CPUOptions configure the CPU backend.
+type CPUOptions struct {
+	// Threads for GEMM and element-wise kernels; ≤ 0 means 1.
+	Threads int
+	// GEMM selects "auto" (OpenBLAS if loadable, else pure Go; the
+	// TSIMCNE_GEMM environment variable can force either), "openblas" or "go".
+	GEMM string
+}
+
+// CPU is the host-memory backend.
+type CPU struct {
+	gemm    blas.Gemm
+	threads int
+	// Fallback explains why the pure-Go GEMM is in use when OpenBLAS was
+	// wanted; empty otherwise.
+	Fallback string
+	// Per-worker float64 partial sums for the BatchNorm reductions,
+	// allocated once and grown to the widest layer.
+	partial [][]float64
+	mu      sync.Mutex
+}
+
+// NewCPU builds the CPU backend. It fails only when OpenBLAS is explicitly
+// requested and cannot be loaded, or GEMM names an unknown implementation.
+func NewCPU(o CPUOptions) (*CPU, error) {
+	t := o.Threads
+	if t <= 0 {
+		t = 1
+	}
+	g, why, err := blas.New(o.GEMM, t)
+	if err != nil {
+		return nil, fmt.Errorf("engine: CPU backend: %w", err)
+	}
+	return &CPU{gemm: g, threads: t, Fallback: why, partial: make([][]float64, t)}, nil
+}
+
+// Name says "cpu" and which GEMM runs.
+func (c *CPU) Name() string { return "cpu: " + c.gemm.Name() }
+
+// GEMMName is the GEMM implementation alone, e.g. "pure-Go GEMM, 2 threads".
+func (c *CPU) GEMMName() string { return c.gemm.Name() }
+
+// Threads returns the thread count.
+func (c *CPU) Threads() int { return c.threads }
+
+// Alloc returns a zeroed host buffer.
+func (c *CPU) Alloc(n int) Buf { return Buf{host: make([]float32, n), n: n} }
+
+// Upload copies src into dst.
+func (c *CPU) Upload(dst Buf, src []float32) { copy(dst.host[:len(src)], src) }
+
+// Download copies src into dst.
+func (c *CPU) Download(dst []float32, src Buf) { copy(dst, src.host[:len(dst)]) }
+
+// Zero clears the first n elements.
+func (c *CPU) Zero(b Buf, n int) { clear(b.host[:n]) }
+
+// Gemm runs on the configured SGEMM.
+func (c *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buf, aOff, lda int,
+	b Buf, bOff, ldb int, beta float32, cc Buf, cOff, ldc int) {
+	c.gemm.Sgemm(transA, transB, m, n, k, alpha, a.host[aOff:], lda, b.host[bOff:], ldb, beta, cc.host[cOff:], ldc)
+}
+
+// parallel splits [0,n) into one contiguous range per thread; small jobs
+// run inline because a goroutine costs more than they do.
+func (c *CPU) parallel(n, grain int, fn func(w, lo, hi int)) {
+	t := c.threads
+	if t > n {
+		t = n
+	}
+	if t <= 1 || n < grain {
+		if n > 0 {
+			fn(0, 0, n)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	step := (n + t - 1) / t
+	for w := 1; w < t; w++ {
+		lo, hi := w*step, min((w+1)*step, n)
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(w, lo, hi)
+		}()
+	}
+	fn(0, 0, min(step, n))
+	wg.Wait()
+}
+
+// Im2col gathers patches; rows of padding are written as zeros.
+func (c *CPU) Im2col(x Buf, g ConvGeom, n0, n1 int, cols Buf) {
+	kw := g.ColWidth()
+	rows := (n1 - n0) * g.OH * g.OW
+	xs, cs := x.host, cols.host
+	c.parallel(rows, 64, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ow := r % g.OW
+			oh := (r / g.OW) % g.OH
+			n := n0 + r/(g.OW*g.OH)
+			dst := cs[r*kw : r*kw+kw]
+			for kh := 0; kh < g.K; kh++ {
+				ih := oh*g.Stride - g.Pad + kh
+				seg := dst[kh*g.K*g.C : (kh+1)*g.K*g.C]
+				if ih < 0 || ih >= g.H {
+					clear(seg)
+					continue
+				}
+				base := (n*g.H + ih) * g.W
+				for kx := 0; kx < g.K; kx++ {
+					iw := ow*g.Stride - g.Pad + kx
+					d := seg[kx*g.C : kx*g.C+g.C]
+					if iw < 0 || iw >= g.W {
+						clear(d)
+						continue
+					}
+					copy(d, xs[(base+iw)*g.C:(base+iw)*g.C+g.C])
+				}
+			}
+		}
+	})
+}
+
+// Col2im gathers, for every input pixel, the column entries that read it,
+// so each dx element is written once and threads never collide.
+func (c *CPU) Col2im(cols Buf, g ConvGeom, n0, n1 int, dx Buf, accumulate bool) {
+	kw := g.ColWidth()
+	pix := (n1 - n0) * g.H * g.W
+	xs, cs := dx.host, cols.host
+	c.parallel(pix, 64, func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			iw := p % g.W
+			ih := (p / g.W) % g.H
+			nl := p / (g.W * g.H)
+			d := xs[((n0+nl)*g.H*g.W+ih*g.W+iw)*g.C:][:g.C]
+			if !accumulate {
+				clear(d)
+			}
+			for kh := 0; kh < g.K; kh++ {
+				t := ih + g.Pad - kh
+				if t < 0 || t%g.Stride != 0 {
+					continue
+				}
+				oh := t / g.Stride
+				if oh >= g.OH {
+					continue
+				}
+				for kx := 0; kx < g.K; kx++ {
+					u := iw + g.Pad - kx
+					if u < 0 || u%g.Stride != 0 {
+						continue
+					}
+					ow := u / g.Stride
+					if ow >= g.OW {
+						continue
+					}
+					r := (nl*g.OH+oh)*g.OW + ow
+					src := cs[r*kw+(kh*g.K+kx)*g.C:][:g.C]
+					for i := range d {
+						d[i] += src[i]
+					}
+				}
+			}
+		}
+	})
+}
+
+// partials returns per-worker float64 scratch of at least n entries, cleared.
+func (c *CPU) partials(n int) [][]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for w := range c.partial {
+		if len(c.partial[w]) < n {
+			c.partial[w] = make([]float64, n)
+		}
+		clear(c.partial[w][:n])
+	}
+	return c.partial
+}
+
+// BatchNormTrain: one pass of float64 sums gives mean and biased variance,
+// a second pass applies the fused affine (+residual, +ReLU).
+func (c *CPU) BatchNormTrain(a *BNArgs) {
+	C, rows := a.C, a.Rows
+	x := a.X.host
+	parts := c.partials(2 * C)
+	c.parallel(rows, 256, func(w, lo, hi int) {
+		s, ss := parts[w][:C], parts[w][C:2*C]
+		for r := lo; r < hi; r++ {
+			row := x[r*C : r*C+C]
+			for j, v := range row {
+				f := float64(v)
+				s[j] += f
+				ss[j] += f * f
+			}
+		}
+	})
+	mean, inv := a.Mean.host[:C], a.InvStd.host[:C]
+	rm, rv := a.RunMean.host[:C], a.RunVar.host[:C]
+	gamma, beta := a.Gamma.host[:C], a.Beta.host[:C]
+	// scale/shift reuse the first worker's scratch after reduction.
+	scale := make([]float32, 2*C)
+	shift := scale[C:]
+	m := float64(rows)
+	mom := float64(a.Momentum)
+	for j := 0; j < C; j++ {
+		var s, ss float64
+		for w := range parts {
+			s += parts[w][j]
+			ss += parts[w][C+j]
+		}
+		mu := s / m
+		v := ss/m - mu*mu
+		if v < 0 {
+			v = 0
+		}
+		is := 1 / math.Sqrt(v+float64(a.Eps))
+		mean[j] = float32(mu)
+		inv[j] = float32(is)
+		unb := v
+		if rows > 1 {
+			unb = v * m / (m - 1)
+		}
+		rm[j] = float32((1-mom)*float64(rm[j]) + mom*mu)
+		rv[j] = float32((1-mom)*float64(rv[j]) + mom*unb)
+		sc := float64(gamma[j]) * is
+		scale[j] = float32(sc)
+		shift[j] = float32(float64(beta[j]) - mu*sc)
+	}
+	c.affine(a, scale[:C], shift)
+}
+
+// BatchNormEval applies the running statistics.
+func (c *CPU) BatchNormEval(a *BNArgs) {
+	C := a.C
+	scale := make([]float32, 2*C)
+	shift := scale[C:]
+	for j := 0; j < C; j++ {
+		is := 1 / math.Sqrt(float64(a.RunVar.host[j])+float64(a.Eps))
+		sc := float64(a.Gamma.host[j]) * is
+		scale[j] = float32(sc)
+		shift[j] = float32(float64(a.Beta.host[j]) - float64(a.RunMean.host[j])*sc)
+	}
+	c.affine(a, scale[:C], shift)
+}
+
+func (c *CPU) affine(a *BNArgs, scale, shift []float32) {
+	C := a.C
+	x, out := a.X.host, a.Out.host
+	var res []float32
+	if a.Res.Valid() {
+		res = a.Res.host
+	}
+	relu := a.ReLU
+	c.parallel(a.Rows, 256, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := x[r*C : r*C+C]
+			or := out[r*C : r*C+C]
+			if res != nil {
+				rr := res[r*C : r*C+C]
+				for j, v := range xr {
+					y := v*scale[j] + shift[j] + rr[j]
+					if relu && y < 0 {
+						y = 0
+					}
+					or[j] = y
+				}
+				continue
+			}
+			for j, v := range xr {
+				y := v*scale[j] + shift[j]
+				if relu && y < 0 {
+					y = 0
+				}
+				or[j] = y
+			}
+		}
+	})
+}
+
+// BatchNormBackward: dβ = Σdy, dγ = Σdy·x̂, dx = γ·σ⁻¹·(dy − dβ/M − x̂·dγ/M).
+func (c *CPU) BatchNormBackward(a *BNArgs) {
+	C, rows := a.C, a.Rows
+	x, dy := a.X.host, a.DOut.host
+	mean, inv := a.Mean.host[:C], a.InvStd.host[:C]
+	parts := c.partials(2 * C)
+	c.parallel(rows, 256, func(w, lo, hi int) {
+		sdy, sdx := parts[w][:C], parts[w][C:2*C]
+		for r := lo; r < hi; r++ {
+			xr := x[r*C : r*C+C]
+			dr := dy[r*C : r*C+C]
+			for j, v := range xr {
+				d := float64(dr[j])
+				sdy[j] += d
+				sdx[j] += d * float64((v-mean[j])*inv[j])
+			}
+		}
+	})
+	dg, db := a.DGamma.host[:C], a.DBeta.host[:C]
+	k1 := make([]float32, 3*C) // per channel: γσ⁻¹, Σdy/M, Σdy·x̂/M
+	k2, k3 := k1[C:2*C], k1[2*C:]
+	m := float64(rows)
+	for j := 0; j < C; j++ {
+		var s, sx float64
+		for w := range parts {
+			s += parts[w][j]
+			sx += parts[w][C+j]
+		}
+		db[j] = float32(s)
+		dg[j] = float32(sx)
+		k1[j] = a.Gamma.host[j] * inv[j]
+		k2[j] = float32(s / m)
+		k3[j] = float32(sx / m)
+	}
+	if !a.DX.Valid() {
+		return
+	}
+	dx := a.DX.host
+	k1 = k1[:C]
+	c.parallel(rows, 256, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := x[r*C : r*C+C]
+			dr := dy[r*C : r*C+C]
+			or := dx[r*C : r*C+C]
+			for j, v := range xr {
+				xh := (v - mean[j]) * inv[j]
+				or[j] = k1[j] * (dr[j] - k2[j] - xh*k3[j])
+			}
+		}
+	})
+}
+
+// ReLUMask zeroes gradients where the ReLU output was not positive.
+func (c *CPU) ReLUMask(d, out Buf, n int) {
+	ds, os := d.host[:n], out.host[:n]
+	c.parallel(n, 1<<14, func(_, lo, hi int) {
+		dd, oo := ds[lo:hi], os[lo:hi]
+		for i, v := range oo {
+			if v <= 0 {
+				dd[i] = 0
+			}
+		}
+	})
+}
+
+// Add accumulates src into dst.
+func (c *CPU) Add(dst, src Buf, n int) {
+	ds, ss := dst.host[:n], src.host[:n]
+	c.parallel(n, 1<<14, func(_, lo, hi int) {
+		dd, s := ds[lo:hi], ss[lo:hi]
+		for i, v := range s {
+			dd[i] += v
+		}
+	})
+}
+
+// AvgPool averages over pixels, accumulating in float64.
+func (c *CPU) AvgPool(x Buf, n, hw, ch int, out Buf) {
+	xs, os := x.host, out.host
+	c.parallel(n, 2, func(_, lo, hi int) {
+		acc := make([]float64, ch)
+		for i := lo; i < hi; i++ {
+			clear(acc)
+			for p := 0; p < hw; p++ {
+				row := xs[(i*hw+p)*ch:][:ch]
+				for j, v := range row {
+					acc[j] += float64(v)
+				}
+			}
+			o := os[i*ch:][:ch]
+			for j := range o {
+				o[j] = float32(acc[j] / float64(hw))
+			}
+		}
+	})
+}
+
+// AvgPoolBackward spreads the pooled gradient back, through the ReLU mask.
+func (c *CPU) AvgPoolBackward(dout Buf, n, hw, ch int, mask, dx Buf) {
+	ds, ms, xs := dout.host, mask.host, dx.host
+	inv := 1 / float32(hw)
+	c.parallel(n, 2, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d := ds[i*ch:][:ch]
+			for p := 0; p < hw; p++ {
+				o := (i*hw + p) * ch
+				mr, xr := ms[o:o+ch], xs[o:o+ch]
+				for j, v := range mr {
+					if v > 0 {
+						xr[j] = d[j] * inv
+					} else {
+						xr[j] = 0
+					}
+				}
+			}
+		}
+	})
+}
+
+// BiasAct adds the bias row-wise, then the optional ReLU.
+func (c *CPU) BiasAct(y Buf, rows, cols int, bias Buf, relu bool) {
+	ys, bs := y.host, bias.host[:cols]
+	c.parallel(rows, 16, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := ys[r*cols:][:cols]
+			for j, b := range bs {
+				v := row[j] + b
+				if relu && v < 0 {
+					v = 0
+				}
+				row[j] = v
+			}
+		}
+	})
+}
+
+// ColSum sums rows in float64.
+func (c *CPU) ColSum(y Buf, rows, cols int, out Buf) {
+	ys, os := y.host, out.host[:cols]
+	acc := make([]float64, cols)
+	for r := 0; r < rows; r++ {
+		for j, v := range ys[r*cols:][:cols] {
+			acc[j] += float64(v)
+		}
+	}
+	for j := range os {
+		os[j] = float32(acc[j])
+	}
+}
+
+// SGD is PyTorch's SGD with the spec's element-wise clamp before weight decay.
+func (c *CPU) SGD(p, g, m Buf, n int, s SGDArgs) {
+	ps, gs, ms := p.host[:n], g.host[:n], m.host[:n]
+	c.parallel(n, 1<<15, func(_, lo, hi int) {
+		pp, gg, mm := ps[lo:hi], gs[lo:hi], ms[lo:hi]
+		for i, gv := range gg {
+			if gv > s.Clip {
+				gv = s.Clip
+			} else if gv < -s.Clip {
+				gv = -s.Clip
+			}
+			d := gv + s.WeightDecay*pp[i]
+			if s.First {
+				mm[i] = d
+			} else {
+				mm[i] = s.Momentum*mm[i] + d
+			}
+			pp[i] -= s.LR * mm[i]
+		}
+	})
+}

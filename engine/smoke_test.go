@@ -1,0 +1,41 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func newCPU(t testing.TB, gemm string) *CPU {
+	t.Helper()
+	be, err := NewCPU(CPUOptions{Threads: 2, GEMM: gemm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be
+}
+
+func randImages(seed uint64, n, size int) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := make([]float32, n*size*size*3)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	return x
+}
+
+func TestSmokeTrainTiny(t *testing.T) {
+	be := newCPU(t, "auto")
+	m, err := NewModel(be, Options{Arch: "resnet_tiny", Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTrainer(m, "euclidean")
+	x := randImages(2, 8, 32)
+	for i := 0; i < 3; i++ {
+		l, err := tr.Step(x, 8, 0.05)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("step %d loss %.5f", i, l)
+	}
+}

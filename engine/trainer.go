@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+)
+
+// Trainer runs t-SimCNE training steps: forward of both views in one batch,
+// the loss, backward, and the SGD update.
+type Trainer struct {
+	Model *Model
+	Opt   *Optimizer
+	// Metric is "euclidean" (Cauchy kernel, the default) or "cosine".
+	Metric string
+}
+
+// NewTrainer pairs a model with a fresh optimiser.
+func NewTrainer(m *Model, metric string) *Trainer {
+	return &Trainer{Model: m, Opt: NewOptimizer(m.Backend()), Metric: metric}
+}
+
+// Step trains on one batch of n views (NHWC; view 1 of all images, then
+// view 2 of all images, so rows i and i+n/2 are positives) at learning rate
+// lr and returns the loss before the update.
+func (t *Trainer) Step(x []float32, n int, lr float64) (float64, error) {
+	m := t.Model
+	if err := m.Forward(x, n, true); err != nil {
+		return 0, fmt.Errorf("train step: %w", err)
+	}
+	t0 := m.tic()
+	loss, dz, err := m.Loss(t.Metric, n)
+	if err != nil {
+		return 0, fmt.Errorf("train step: %w", err)
+	}
+	m.toc("loss", t0)
+	if err := m.Backward(dz, n); err != nil {
+		return 0, fmt.Errorf("train step: %w", err)
+	}
+	t0 = m.tic()
+	t.Opt.Step(m.Params(), lr)
+	m.toc("sgd", t0)
+	return loss, nil
+}
+
+// StartStage configures the model for stage 2 (new 2-D output layer, all
+// else frozen; outDim is its size) or stage 3 (all trainable), and resets
+// the optimiser's momentum as the spec requires.
+func (t *Trainer) StartStage(stage, outDim int) error {
+	switch stage {
+	case 1:
+	case 2:
+		if err := t.Model.SetStage2(outDim); err != nil {
+			return err
+		}
+	case 3:
+		t.Model.SetStage3()
+	default:
+		return fmt.Errorf("engine: no stage %d (want 1, 2 or 3)", stage)
+	}
+	// The old momentum buffers belong to replaced or frozen parameters.
+	t.Opt = NewOptimizer(t.Model.Backend())
+	return nil
+}
+
+var _ = time.Now

@@ -1,0 +1,51 @@
+"""PyTorch twin of BenchmarkTrainStep: one t-SimCNE training step (both views
+in one forward pass, Cauchy InfoNCE, backward, clamp to ±4, SGD momentum 0.9
+wd 5e-4) on 2 threads. Prints images/s (every view counts) and peak RSS.
+
+Run with Debian's python: /usr/bin/python3 scripts/engine/bench_torch.py 64 [steps] [arch]
+Each batch size should run in its own process so peak RSS is its own.
+"""
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch  # noqa: E402
+
+from tsimcne_torch import TSimCNE, cauchy_loss  # noqa: E402
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 64
+    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    arch = sys.argv[3] if len(sys.argv) > 3 else "resnet18_simclr"
+    torch.set_num_threads(2)
+    torch.manual_seed(1)
+    model = TSimCNE(arch)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.rand(2 * n, 3, 32, 32)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        z, _ = model(x)
+        loss = cauchy_loss(z)
+        loss.backward()
+        for p in model.parameters():
+            p.grad.clamp_(-4, 4)
+        opt.step()
+        return loss.item()
+
+    step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    dt = (time.perf_counter() - t0) / steps
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("torch %s 2x%d: %.3f s/step, %.2f images/s, peak %.0f MB (torch %s, %d threads)" % (
+        arch, n, dt, 2 * n / dt, peak, torch.__version__, torch.get_num_threads()))
+
+
+if __name__ == "__main__":
+    main()
