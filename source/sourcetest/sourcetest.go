@@ -133,8 +133,10 @@ func EncodeCIFARBatch(pixelsHWC [][]byte, labels, coarse []int32) []byte {
 	return out
 }
 
-// cifar10Data makes the six CIFAR-10 batches' contents.
-func cifar10Data(perBatch int, seed int64) (files map[string][]byte, pixels [][]byte, labels []int32) {
+// cifar10Data makes CIFAR-10's images and labels and the function that
+// encodes each file, so that writers hold one batch file at a time (a
+// full-size data set is 184 MB).
+func cifar10Data(perBatch int, seed int64) (pixels [][]byte, labels []int32, file func(name string) []byte) {
 	r := newRand(seed)
 	n := 6 * perBatch
 	pixels = images(n, 32, 32, 3, r)
@@ -142,14 +144,20 @@ func cifar10Data(perBatch int, seed int64) (files map[string][]byte, pixels [][]
 	for i := range labels {
 		labels[i] = int32(r.IntN(10))
 	}
-	files = map[string][]byte{}
-	for b, name := range CIFAR10Files {
-		lo, hi := b*perBatch, (b+1)*perBatch
-		files[name] = EncodeCIFARBatch(pixels[lo:hi], labels[lo:hi], nil)
+	file = func(name string) []byte {
+		if name == "batches.meta.txt" {
+			// The real file lists the names, then blank lines.
+			return []byte(strings.Join(CIFAR10Classes, "\n") + "\n\n")
+		}
+		for b, f := range CIFAR10Files {
+			if f == name {
+				lo, hi := b*perBatch, (b+1)*perBatch
+				return EncodeCIFARBatch(pixels[lo:hi], labels[lo:hi], nil)
+			}
+		}
+		return []byte("<html>fixture</html>\n") // readme.html
 	}
-	// The real file lists the names, then blank lines.
-	files["batches.meta.txt"] = []byte(strings.Join(CIFAR10Classes, "\n") + "\n\n")
-	return files, pixels, labels
+	return pixels, labels, file
 }
 
 // WriteCIFAR10 writes a CIFAR-10 binary directory into dir (created if
@@ -159,9 +167,14 @@ func cifar10Data(perBatch int, seed int64) (files map[string][]byte, pixels [][]
 // labels in dataset order. perBatch 10000 gives the real data set's shape
 // (184 MB).
 func WriteCIFAR10(dir string, perBatch int, seed int64) (pixels [][]byte, labels []int32, err error) {
-	files, pixels, labels := cifar10Data(perBatch, seed)
-	if err := writeFiles(dir, files); err != nil {
+	pixels, labels, file := cifar10Data(perBatch, seed)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
+	}
+	for _, name := range append([]string{"batches.meta.txt"}, CIFAR10Files...) {
+		if err := os.WriteFile(filepath.Join(dir, name), file(name), 0o644); err != nil {
+			return nil, nil, err
+		}
 	}
 	return pixels, labels, nil
 }
@@ -171,13 +184,12 @@ func WriteCIFAR10(dir string, perBatch int, seed int64) (pixels [][]byte, labels
 // plus a readme.html), but with the batch members in reverse order so that
 // readers must order them by name.
 func WriteCIFAR10Tar(path string, perBatch int, seed int64) (pixels [][]byte, labels []int32, err error) {
-	files, pixels, labels := cifar10Data(perBatch, seed)
-	files["readme.html"] = []byte("<html>fixture</html>\n")
+	pixels, labels, file := cifar10Data(perBatch, seed)
 	order := []string{"readme.html", "batches.meta.txt"}
 	for i := len(CIFAR10Files) - 1; i >= 0; i-- {
 		order = append(order, CIFAR10Files[i])
 	}
-	if err := writeTarGz(path, "cifar-10-batches-bin/", order, files); err != nil {
+	if err := writeTarGz(path, "cifar-10-batches-bin/", order, file); err != nil {
 		return nil, nil, err
 	}
 	return pixels, labels, nil
@@ -220,7 +232,8 @@ func WriteCIFAR100(dir string, nTrain, nTest int, seed int64) (pixels [][]byte, 
 func WriteCIFAR100Tar(path string, nTrain, nTest int, seed int64) (pixels [][]byte, fine, coarse []int32, err error) {
 	files, pixels, fine, coarse := cifar100Data(nTrain, nTest, seed)
 	order := []string{"coarse_label_names.txt", "fine_label_names.txt", "test.bin", "train.bin"}
-	if err := writeTarGz(path, "cifar-100-binary/", order, files); err != nil {
+	file := func(name string) []byte { return files[name] }
+	if err := writeTarGz(path, "cifar-100-binary/", order, file); err != nil {
 		return nil, nil, nil, err
 	}
 	return pixels, fine, coarse, nil
@@ -315,20 +328,29 @@ func writeFiles(dir string, files map[string][]byte) error {
 	return nil
 }
 
-// writeTarGz writes files, in order, under prefix into a .tar.gz at path.
-func writeTarGz(path, prefix string, order []string, files map[string][]byte) error {
+// writeTarGz writes the files named in order, under prefix, into a .tar.gz
+// at path; file returns each one's contents.
+func writeTarGz(path, prefix string, order []string, file func(string) []byte) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	zw, _ := gzip.NewWriterLevel(out, gzip.BestSpeed)
 	tw := tar.NewWriter(zw)
 	mtime := time.Date(2009, 6, 4, 0, 0, 0, 0, time.UTC)
 	if err := tw.WriteHeader(&tar.Header{Name: prefix, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime}); err != nil {
 		return err
 	}
 	for _, name := range order {
-		data := files[name]
+		data := file(name)
 		h := &tar.Header{Name: prefix + name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)), ModTime: mtime}
 		if err := tw.WriteHeader(h); err != nil {
 			return err
@@ -340,10 +362,7 @@ func writeTarGz(path, prefix string, order []string, files map[string][]byte) er
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return zw.Close()
 }
 
 // MNISTModule is the Go module whose data/ directory holds MNIST's four
