@@ -21,7 +21,6 @@ import (
 	_ "image/png"
 
 	_ "golang.org/x/image/bmp"
-	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
 
 	"golang.org/x/image/draw"
@@ -30,7 +29,7 @@ import (
 // ImageExtensions are the file extensions (lower case) that image folders
 // take as images; other files are ignored, as are hidden files and
 // directories (names starting with ".").
-var ImageExtensions = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+var ImageExtensions = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 
 // MaxImagePixels bounds width×height of a folder image. Load checks the
 // header against it before decoding, so that a small damaged or hostile
