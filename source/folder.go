@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +31,10 @@ import (
 // take as images; other files are ignored, as are hidden files and
 // directories (names starting with ".").
 var ImageExtensions = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
+
+// imageFormats are the formats image folders may hold, as image.Decode
+// names them; they are the values of Sample.Format.
+var imageFormats = []string{"jpeg", "png", "gif", "bmp", "webp"}
 
 // MaxImagePixels bounds width×height of a folder image. Load checks the
 // header against it before decoding, so that a small damaged or hostile
@@ -152,12 +157,18 @@ func openFolder(paths []string, opt Options) (Dataset, error) {
 		sort.Strings(rootClasses[ri])
 		for _, class := range rootClasses[ri] {
 			dir := filepath.Join(root, class)
+			// WalkDir does not descend into a link, so a linked class
+			// directory is walked at its target; paths stay under dir.
+			walkDir, err := filepath.EvalSymlinks(dir)
+			if err != nil {
+				return nil, fmt.Errorf("source: %w", err)
+			}
 			var rels []string
-			err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			err = filepath.WalkDir(walkDir, func(path string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
-				if path == dir {
+				if path == walkDir {
 					return nil
 				}
 				if isHidden(d.Name()) {
@@ -171,7 +182,7 @@ func openFolder(paths []string, opt Options) (Dataset, error) {
 				if d.IsDir() || !isImageName(d.Name()) {
 					return nil
 				}
-				rel, err := filepath.Rel(dir, path)
+				rel, err := filepath.Rel(walkDir, path)
 				if err != nil {
 					return err
 				}
@@ -333,6 +344,11 @@ func decodeImage(data []byte) (img image.Image, format string, err error) {
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
 		return nil, "", fmt.Errorf("%s image of %dx%d pixels is larger than %d pixels", format, cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	if !slices.Contains(imageFormats, format) {
+		// Another package of the program registered this decoder; the
+		// packed file has no name for it.
+		return nil, "", fmt.Errorf("unsupported image format %q (want one of %s)", format, strings.Join(imageFormats, ", "))
 	}
 	img, format, err = image.Decode(bytes.NewReader(data))
 	if err != nil {

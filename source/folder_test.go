@@ -340,6 +340,23 @@ func TestFolderRoots(t *testing.T) {
 	}
 }
 
+func TestFolderSymlinkedClass(t *testing.T) {
+	elsewhere, root := t.TempDir(), t.TempDir()
+	writePNG(t, filepath.Join(elsewhere, "n", "b.png"), image.NewGray(image.Rect(0, 0, 2, 3)))
+	writePNG(t, filepath.Join(root, "a", "x.png"), image.NewGray(image.Rect(0, 0, 1, 1)))
+	if err := os.Symlink(elsewhere, filepath.Join(root, "linked")); err != nil {
+		t.Skip(err)
+	}
+	ds := open(t, []string{root}, source.Options{})
+	if !slices.Equal(ds.Classes(), []string{"a", "linked"}) || ds.Len() != 2 {
+		t.Fatalf("Classes %q, Len %d; want [a linked], 2", ds.Classes(), ds.Len())
+	}
+	var s source.Sample
+	if err := ds.Load(1, &s); err != nil || s.Name != "linked/n/b.png" || s.Label != 1 || s.Width != 2 || s.Height != 3 {
+		t.Errorf("Load(1): %q label %d %dx%d, %v", s.Name, s.Label, s.Width, s.Height, err)
+	}
+}
+
 func TestFolderErrors(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := sourcetest.WriteImageFolder(dir, sourcetest.FolderOptions{Seed: 7}); err != nil {

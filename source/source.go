@@ -69,7 +69,9 @@ var Kinds = []string{KindCIFAR10, KindCIFAR100, KindIDX, KindFolder}
 //
 // Load overwrites every field. It reuses the capacity of Pixels (and of
 // Encoded with KeepEncoded), so a caller that loads into the same Sample
-// repeatedly allocates nothing for CIFAR and IDX sources.
+// repeatedly allocates nothing for CIFAR and IDX sources. The slices it
+// leaves therefore alias the Sample's former buffers: a caller that keeps
+// them past the next Load into the same Sample must copy them.
 type Sample struct {
 	// Label is the class index into Dataset.Classes (CIFAR-100: the fine
 	// label).
