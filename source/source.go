@@ -34,14 +34,20 @@
 //   - CMYK JPEGs are converted with Go's CMYK→RGB rule;
 //   - 16-bit images keep their high byte;
 //   - lossy WebP is converted to RGB as libwebp does (limited-range BT.601
-//     with interpolated chroma), bit-exact with PIL, rather than through
-//     Go's full-range image.YCbCr, which x/image/webp would imply and which
-//     is off by up to ~24 levels;
+//     with interpolated chroma), bit-exact with PIL; x/image/webp returns it
+//     as a full-range image.YCbCr, whose own conversion is off by up to ~24
+//     levels (golang/go#40173);
 //   - animated GIFs give their first frame.
 //
 // With Options.Channels == 1 every image is converted to one luminance
-// channel with PIL's convert("L") weights (L = R·299/1000 + G·587/1000 +
-// B·114/1000); grayscale images are kept as they are.
+// channel exactly as PIL's convert("L") does (ITU-R 601-2 weights in fixed
+// point: L = (R·19595 + G·38470 + B·7471 + 2^15) >> 16); grayscale images
+// are kept as they are.
+//
+// With a resize (Options.ResizeW, ResizeH) the image is first converted to
+// RGB as above, then scaled with a bilinear filter that widens when
+// shrinking (like PIL's BILINEAR, which torchvision's Resize uses), then
+// reduced to luminance when Channels is 1.
 package source
 
 import (
