@@ -3,6 +3,7 @@ package source_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/png"
@@ -217,6 +218,36 @@ func TestFolderResize(t *testing.T) {
 			if !bytes.Equal(s.Pixels[k*ch:(k+1)*ch], want) {
 				t.Fatalf("channels %d: pixel %d = %v, want %v", ch, k, s.Pixels[k*ch:(k+1)*ch], want)
 			}
+		}
+	}
+}
+
+// TestFolderResizeMatchesPIL compares resizing with PIL's
+// Image.resize(BILINEAR) (scripts/source/make_resize_ref.py), shrinking,
+// mixed and enlarging.
+func TestFolderResizeMatchesPIL(t *testing.T) {
+	root := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "resize_src.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, "c"), 0o755)
+	os.WriteFile(filepath.Join(root, "c", "src.png"), src, 0o644)
+	for _, sz := range [][2]int{{8, 6}, {13, 29}, {64, 48}} {
+		want, err := os.ReadFile(filepath.Join("testdata", fmt.Sprintf("resize_%dx%d.rgb", sz[0], sz[1])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := open(t, []string{root}, source.Options{ResizeW: sz[0], ResizeH: sz[1]})
+		var s source.Sample
+		if err := ds.Load(0, &s); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Pixels) != len(want) {
+			t.Fatalf("%v: %d bytes, PIL %d", sz, len(s.Pixels), len(want))
+		}
+		if d := maxDiff(s.Pixels, want); d > 1 {
+			t.Errorf("resize to %dx%d differs from PIL's BILINEAR by up to %d", sz[0], sz[1], d)
 		}
 	}
 }
