@@ -272,3 +272,30 @@ func BenchmarkView32(b *testing.B) { benchView(b, 32, 32, 3, 32) }
 
 // BenchmarkView64From256 is one 64×64 view from a 256×256 RGB image (downscaling).
 func BenchmarkView64From256(b *testing.B) { benchView(b, 256, 256, 3, 64) }
+
+// BenchmarkColor times each colour operation on a 32×32 view of a natural-like image.
+func BenchmarkColor(b *testing.B) {
+	a, _ := New(DefaultConfig(32, 32))
+	img := naturalImage(32, 32, 3, 4)
+	base := make([]float32, a.ViewLen())
+	p := Params{CropH: 32, CropW: 32}
+	_ = a.Geometry(base, img, &p)
+	v := make([]float32, len(base))
+	for _, op := range []struct {
+		name string
+		f    func()
+	}{
+		{"brightness", func() { adjustBrightness(v, 1.3) }},
+		{"contrast", func() { adjustContrast(v, 1.3) }},
+		{"saturation", func() { adjustSaturation(v, 1.3) }},
+		{"hue", func() { adjustHue(v, 0.07) }},
+		{"gray", func() { toGray(v) }},
+	} {
+		b.Run(op.name, func(b *testing.B) {
+			for b.Loop() {
+				copy(v, base)
+				op.f()
+			}
+		})
+	}
+}

@@ -1,5 +1,10 @@
 package augment
 
+import (
+	"math"
+	"unsafe"
+)
+
 // Colour operations on one interleaved RGB float32 view in [0, 1], in place.
 // Each follows torchvision 0.14's tensor implementation operation by
 // operation in float32 (blend = a·x + b·y with a = float32(f) and
@@ -12,18 +17,23 @@ const (
 	lumaB = 0.114
 )
 
-// clamp01 clamps to [0, 1] (NaN → 0). Written as two ifs, which the Go
-// compiler turns into a faster sequence than min(max(x, 0), 1), whose
-// NaN/±0 handling costs extra instructions.
+// clamp01 clamps to [0, 1] without branches: non-negative floats order like
+// their bit patterns as integers and negative ones have the sign bit set, so
+// two integer conditional moves do it (−0 → 0, +NaN → 1, −NaN → 0). The
+// float min/max builtins are much slower (NaN and ±0 handling), and float
+// compares compile to branches that mispredict on image data.
 func clamp01(x float32) float32 {
-	if !(x >= 0) {
-		x = 0
+	b := int32(math.Float32bits(x))
+	if b < 0 {
+		b = 0
 	}
-	if x > 1 {
-		x = 1
+	if b > one32 {
+		b = one32
 	}
-	return x
+	return math.Float32frombits(uint32(b))
 }
+
+const one32 = 0x3F800000 // bits of float32(1)
 
 // adjustBrightness: blend with black.
 func adjustBrightness(v []float32, f float32) {
@@ -34,11 +44,18 @@ func adjustBrightness(v []float32, f float32) {
 
 // adjustContrast: blend with the mean gray level of the whole view.
 func adjustContrast(v []float32, f float32) {
+	// Sum in float32 over runs of 64 pixels, then in float64: exact enough
+	// (torch sums in float32 pairwise) and without a conversion per pixel.
 	var sum float64
-	for i := 0; i+2 < len(v); i += 3 {
-		sum += float64(lumaR*v[i] + lumaG*v[i+1] + lumaB*v[i+2])
+	n := len(v) / 3
+	for lo := 0; lo < n; lo += 64 {
+		var part float32
+		for _, p := range pixels(v, lo, min(lo+64, n)) { // read only: p is a copy
+			part += lumaR*p[0] + lumaG*p[1] + lumaB*p[2]
+		}
+		sum += float64(part)
 	}
-	m := float32(sum / float64(len(v)/3))
+	m := float32(sum / float64(n))
 	a, b := f, float32(1-float64(f))
 	bm := b * m
 	for i, x := range v {
@@ -49,12 +66,13 @@ func adjustContrast(v []float32, f float32) {
 // adjustSaturation: blend each pixel with its own gray level.
 func adjustSaturation(v []float32, f float32) {
 	a, b := f, float32(1-float64(f))
-	for i := 0; i+2 < len(v); i += 3 {
-		r, g, bl := v[i], v[i+1], v[i+2]
+	for px, k := pixels(v, 0, len(v)/3), 0; k < len(px); k++ {
+		p := &px[k]
+		r, g, bl := p[0], p[1], p[2]
 		l := b * (lumaR*r + lumaG*g + lumaB*bl)
-		v[i] = clamp01(a*r + l)
-		v[i+1] = clamp01(a*g + l)
-		v[i+2] = clamp01(a*bl + l)
+		p[0] = clamp01(a*r + l)
+		p[1] = clamp01(a*g + l)
+		p[2] = clamp01(a*bl + l)
 	}
 }
 
@@ -67,10 +85,20 @@ func adjustSaturation(v []float32, f float32) {
 // four times faster than the literal transcription.
 func adjustHue(v []float32, shift float32) {
 	s6 := 6 * shift
-	for i := 0; i+2 < len(v); i += 3 {
-		r, g, b := v[i], v[i+1], v[i+2]
-		maxc := max(r, g, b)
-		minc := min(r, g, b)
+	for px, k := pixels(v, 0, len(v)/3), 0; k < len(px); k++ {
+		p := &px[k]
+		r, g, b := p[0], p[1], p[2]
+		maxc, minc := r, r // not the min/max builtins: their NaN handling is slow
+		if g > maxc {
+			maxc = g
+		} else if g < minc {
+			minc = g
+		}
+		if b > maxc {
+			maxc = b
+		} else if b < minc {
+			minc = b
+		}
 		c := maxc - minc
 		if c == 0 {
 			continue // gray pixel: s = 0, every hue maps back to (v, v, v)
@@ -109,24 +137,31 @@ func adjustHue(v []float32, shift float32) {
 		default:
 			r, g, b = maxc, minc, q
 		}
-		v[i], v[i+1], v[i+2] = r, g, b
+		p[0], p[1], p[2] = r, g, b
 	}
 }
 
 // toGray replaces every pixel by its luma, replicated to 3 channels.
 func toGray(v []float32) {
-	for i := 0; i+2 < len(v); i += 3 {
-		l := lumaR*v[i] + lumaG*v[i+1] + lumaB*v[i+2]
-		v[i], v[i+1], v[i+2] = l, l, l
+	for px, k := pixels(v, 0, len(v)/3), 0; k < len(px); k++ {
+		p := &px[k]
+		l := lumaR*p[0] + lumaG*p[1] + lumaB*p[2]
+		p[0], p[1], p[2] = l, l, l
 	}
 }
 
 // normalize applies (x − mean)/std per channel, as transforms.Normalize.
 func normalize(v []float32, mean, std *[3]float32) {
-	for i := 0; i+2 < len(v); i += 3 {
-		v[i] = (v[i] - mean[0]) / std[0]
-		v[i+1] = (v[i+1] - mean[1]) / std[1]
-		v[i+2] = (v[i+2] - mean[2]) / std[2]
+	for px, k := pixels(v, 0, len(v)/3), 0; k < len(px); k++ {
+		p := &px[k]
+		p[0] = (p[0] - mean[0]) / std[0]
+		p[1] = (p[1] - mean[1]) / std[1]
+		p[2] = (p[2] - mean[2]) / std[2]
 	}
 }
 
+// pixels views interleaved RGB pixels lo..hi-1 as [3]float32 arrays, so the
+// loops above index without per-channel bounds checks.
+func pixels(v []float32, lo, hi int) [][3]float32 {
+	return unsafe.Slice((*[3]float32)(unsafe.Pointer(&v[3*lo])), hi-lo)[: hi-lo : hi-lo]
+}

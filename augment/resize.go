@@ -11,7 +11,7 @@ type taps struct {
 	n     int
 	start []int32
 	w     []float32
-	// scratch for building one output's weights before packing
+	// build's scratch: unpacked weights and (first, count) per output
 	idx []int32
 	wt  []float64
 }
@@ -19,38 +19,47 @@ type taps struct {
 // build computes the taps that resample in source samples (starting at source
 // position offset) to out samples, reversed when flip is set.
 func (t *taps) build(in, out, offset int, interp Interp, flip bool) {
-	var maxN int
 	scale := float64(in) / float64(out)
-	support := 1.0
-	if interp == BilinearAntialias && scale > 1 {
-		support = scale
+	maxP := 2 // taps a single output can have before trimming
+	if interp == BilinearAntialias {
+		maxP = int(math.Ceil(math.Max(scale, 1)))*2 + 1
 	}
-	if interp == Bilinear {
-		maxN = 2
-	} else {
-		maxN = int(math.Ceil(support))*2 + 1
-	}
-	maxN = min(maxN, in)
-	t.n = maxN
-	t.start = grow(t.start, out)
-	t.w = grow(t.w, out*maxN)
-	if cap(t.wt) < maxN+2 {
-		t.wt = make([]float64, maxN+2)
-		t.idx = make([]int32, maxN+2)
-	}
+	t.wt = grow(t.wt, out*maxP)
+	t.idx = grow(t.idx, 2*out)
+	// Pass 1: every output's weights, zero weights at the ends trimmed (an
+	// upscaling triangle filter touches 3 samples but weighs only 2), so that
+	// n is as small as possible and the 2-tap fast paths apply.
+	n := 1
 	for o := 0; o < out; o++ {
-		first, cnt := t.weights(in, out, o, interp)
-		// Pack into a window of maxN samples that stays inside [0, in).
-		s := min(first, in-maxN)
-		s = max(s, 0)
+		w := t.wt[o*maxP : (o+1)*maxP]
+		first, cnt := t.weights(in, out, o, interp, w)
+		for cnt > 1 && w[0] == 0 {
+			copy(w, w[1:cnt])
+			first++
+			cnt--
+		}
+		for cnt > 1 && w[cnt-1] == 0 {
+			cnt--
+		}
+		t.idx[2*o], t.idx[2*o+1] = int32(first), int32(cnt)
+		n = max(n, cnt)
+	}
+	n = min(n, in)
+	// Pass 2: pack into a window of n samples that stays inside [0, in).
+	t.n = n
+	t.start = grow(t.start, out)
+	t.w = grow(t.w, out*n)
+	for o := 0; o < out; o++ {
+		first, cnt := int(t.idx[2*o]), int(t.idx[2*o+1])
+		s := max(min(first, in-n), 0)
 		d := o
 		if flip {
 			d = out - 1 - o
 		}
-		row := t.w[d*maxN : d*maxN+maxN]
+		row := t.w[d*n : d*n+n]
 		clear(row)
 		for k := 0; k < cnt; k++ {
-			row[first+k-s] += float32(t.wt[k])
+			row[first+k-s] += float32(t.wt[o*maxP+k])
 		}
 		t.start[d] = int32(s + offset)
 	}
@@ -58,7 +67,7 @@ func (t *taps) build(in, out, offset int, interp Interp, flip bool) {
 
 // weights writes the weights of output o into t.wt and returns the first
 // source index and the number of weights.
-func (t *taps) weights(in, out, o int, interp Interp) (first, cnt int) {
+func (t *taps) weights(in, out, o int, interp Interp, wt []float64) (first, cnt int) {
 	if interp == Bilinear {
 		// torch upsample_bilinear2d, align_corners=False, computed in float32
 		// as ATen does: src = scale·(o+0.5) − 0.5 clamped at 0; the second
@@ -72,10 +81,10 @@ func (t *taps) weights(in, out, o int, interp Interp) (first, cnt int) {
 		l1 := src - float32(x0)
 		l0 := 1 - l1
 		if x0 >= in-1 {
-			t.wt[0] = float64(l0) + float64(l1)
+			wt[0] = float64(l0) + float64(l1)
 			return in - 1, 1
 		}
-		t.wt[0], t.wt[1] = float64(l0), float64(l1)
+		wt[0], wt[1] = float64(l0), float64(l1)
 		return x0, 2
 	}
 	// PIL ImagingResample with the bilinear (triangle) filter, whose support
@@ -101,12 +110,12 @@ func (t *taps) weights(in, out, o int, interp Interp) (first, cnt int) {
 		if v < 1 {
 			w = 1 - v
 		}
-		t.wt[x] = w
+		wt[x] = w
 		sum += w
 	}
 	if sum != 0 {
 		for x := 0; x < cnt; x++ {
-			t.wt[x] /= sum
+			wt[x] /= sum
 		}
 	}
 	return xmin, cnt
