@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"sync"
 
@@ -170,32 +171,57 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", idx, err)
 		}
-		var img augment.Image
+		var (
+			img   augment.Image
+			dec   image.Image
+			h, wd int
+		)
 		if smp.Encoded {
-			if img, err = w.dec.decode(smp.Data); err != nil {
+			if dec, err = w.dec.decode(smp.Data); err != nil {
 				return fmt.Errorf("sample %d: decoding %d-byte image: %w", idx, len(smp.Data), err)
 			}
+			h, wd = dec.Bounds().Dy(), dec.Bounds().Dx()
 		} else {
 			if smp.Channel < 1 || smp.Channel > 4 || smp.Channel == 2 || smp.Height <= 0 || smp.Width <= 0 ||
 				len(smp.Data) != smp.Height*smp.Width*smp.Channel {
 				return fmt.Errorf("sample %d: raw image of %d bytes does not match %dx%dx%d (want 1, 3 or 4 channels)",
 					idx, len(smp.Data), smp.Height, smp.Width, smp.Channel)
 			}
-			img = augment.Image{Pix: smp.Data, H: smp.Height, W: smp.Width, C: smp.Channel}
+			h, wd = smp.Height, smp.Width
+			img = augment.Image{Pix: smp.Data, H: h, W: wd, C: smp.Channel}
 			if smp.Channel == 4 { // RGBA: drop alpha into the worker's buffer
-				img = w.dec.dropAlpha(smp.Data, smp.Height, smp.Width)
+				img = w.dec.dropAlpha(smp.Data, h, wd)
 			}
 		}
 		b.Labels[j] = smp.Label
+		// Draw every view's parameters first: they depend only on the
+		// image size, and their crop boxes say which pixels are needed.
+		box := image.Rectangle{}
+		for v := 0; v < b.Views; v++ {
+			p := &b.Params[v*b.N+j]
+			if l.opt.NoAugment {
+				*p = augment.Params{CropH: int32(h), CropW: int32(wd), Brightness: 1, Contrast: 1, Saturation: 1}
+			} else {
+				*p = augment.Draw(&l.aug, augment.ViewKey(l.opt.Seed, it.epoch, idx, v), h, wd)
+			}
+			r := image.Rect(int(p.Left), int(p.Top), int(p.Left+p.CropW), int(p.Top+p.CropH))
+			if p.Angle != 0 { // a rotated crop samples outside its box
+				r = image.Rect(0, 0, wd, h)
+			}
+			box = box.Union(r)
+		}
+		if dec != nil {
+			img = w.dec.pixels(dec, box)
+		} else {
+			box = image.Rectangle{} // raw images are used in place
+		}
 		for v := 0; v < b.Views; v++ {
 			row := v*b.N + j
-			var p augment.Params
-			if l.opt.NoAugment {
-				p = augment.Params{CropH: int32(img.H), CropW: int32(img.W), Brightness: 1, Contrast: 1, Saturation: 1}
-			} else {
-				p = augment.Draw(&l.aug, augment.ViewKey(l.opt.Seed, it.epoch, idx, v), img.H, img.W)
+			p := b.Params[row] // relative to the converted region
+			if p.Angle == 0 {
+				p.Top -= int32(box.Min.Y)
+				p.Left -= int32(box.Min.X)
 			}
-			b.Params[row] = p
 			if l.opt.Output == Floats {
 				err = w.aug.Apply(b.X[row*vl:(row+1)*vl], img, &p)
 			} else {
