@@ -280,3 +280,53 @@ func rotateResize(dst []float32, img *Image, p *Params, outH, outW int) {
 		}
 	}
 }
+
+// tapCache memoises the taps of one axis by source length: crop sizes repeat
+// (a 32-pixel side has only 32 possible crop lengths), and computing taps
+// costs as much as a sixth of a 32×32 view. Entries hold unshifted,
+// unflipped taps; place adds the crop offset and the flip.
+type tapCache struct {
+	byIn []*taps
+}
+
+// maxCachedIn bounds the cache (entries are O(out·taps) floats each).
+const maxCachedIn = 4096
+
+// get returns the base taps for in → out, building them on first use, or
+// nil when in is too large to cache.
+func (c *tapCache) get(in, out int, interp Interp) *taps {
+	if in > maxCachedIn {
+		return nil
+	}
+	if in >= len(c.byIn) {
+		c.byIn = append(c.byIn, make([]*taps, in+1-len(c.byIn))...)
+	}
+	t := c.byIn[in]
+	if t == nil {
+		t = new(taps)
+		t.build(in, out, 0, interp, false)
+		t.idx, t.wt = nil, nil // build scratch is not needed any more
+		c.byIn[in] = t
+	}
+	return t
+}
+
+// place sets t to base shifted by offset and, if flip, mirrored.
+func (t *taps) place(base *taps, offset int, flip bool) {
+	out, n := len(base.start), base.n
+	t.n = n
+	t.start = grow(t.start, out)
+	t.w = grow(t.w, out*n)
+	if !flip {
+		for o, s := range base.start {
+			t.start[o] = s + int32(offset)
+		}
+		copy(t.w, base.w)
+		return
+	}
+	for o, s := range base.start {
+		d := out - 1 - o
+		t.start[d] = s + int32(offset)
+		copy(t.w[d*n:d*n+n], base.w[o*n:o*n+n])
+	}
+}

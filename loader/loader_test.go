@@ -398,9 +398,10 @@ func TestCancellationAndClose(t *testing.T) {
 	cancel()
 	var errs int
 	for {
-		_, err := it.Next()
+		b, err := it.Next()
 		if err == nil {
-			continue // batches finished before the cancel may still arrive
+			b.Release() // batches finished before the cancel may still arrive
+			continue
 		}
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("after cancel: %v", err)
