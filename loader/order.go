@@ -22,6 +22,7 @@ const (
 	Sequential
 )
 
+// String names the mode as the CLI and logs spell it.
 func (m Mode) String() string {
 	switch m {
 	case Shuffle:
