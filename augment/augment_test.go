@@ -3,6 +3,7 @@ package augment
 import (
 	"math"
 	"testing"
+	"unsafe"
 )
 
 func testImage(h, w, c int, seed uint64) Image {
@@ -301,5 +302,20 @@ func BenchmarkColor(b *testing.B) {
 				op.f()
 			}
 		})
+	}
+}
+
+// TestParamsLayout pins the binary layout a GPU kernel reads Params with.
+func TestParamsLayout(t *testing.T) {
+	var p Params
+	got := []uintptr{unsafe.Sizeof(p), unsafe.Offsetof(p.Top), unsafe.Offsetof(p.Left), unsafe.Offsetof(p.CropH),
+		unsafe.Offsetof(p.CropW), unsafe.Offsetof(p.Flip), unsafe.Offsetof(p.Jitter), unsafe.Offsetof(p.Gray),
+		unsafe.Offsetof(p.Order), unsafe.Offsetof(p.Brightness), unsafe.Offsetof(p.Contrast),
+		unsafe.Offsetof(p.Saturation), unsafe.Offsetof(p.Hue), unsafe.Offsetof(p.Angle)}
+	want := []uintptr{44, 0, 4, 8, 12, 16, 17, 18, 19, 24, 28, 32, 36, 40}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Params layout %v, want %v (size, then field offsets)", got, want)
+		}
 	}
 }

@@ -12,7 +12,11 @@ const (
 )
 
 // Params are the drawn parameters of one view. They are plain data (no
-// pointers), so a batch of them can be copied to a GPU as is.
+// pointers), so a batch of them can be copied to a GPU as is: 44 bytes, 4-byte
+// aligned, fields at the offsets a C struct with the same members in the same
+// order has (Top 0, Left 4, CropH 8, CropW 12, Flip 16, Jitter 17, Gray 18,
+// Order 19, Brightness 24, Contrast 28, Saturation 32, Hue 36, Angle 40;
+// TestParamsLayout pins it).
 type Params struct {
 	// Crop box in source pixels: rows [Top, Top+CropH), columns [Left, Left+CropW).
 	Top, Left, CropH, CropW int32

@@ -486,3 +486,41 @@ func TestOptionErrors(t *testing.T) {
 	}
 	it.Close()
 }
+
+// TestCrops8PlusColorMatchesFloats: finishing the uint8 crops with the drawn
+// Params (what a GPU backend does) gives the float views within the uint8
+// rounding, amplified at most 1.4³ by the jitter factors.
+func TestCrops8PlusColorMatchesFloats(t *testing.T) {
+	noLeaks(t)
+	src := synth(64, 32, 32, 3)
+	get := func(out Output) *Batch {
+		l, _ := New(src, Options{BatchSize: 64, Output: out, Seed: 3, Slots: 1})
+		t.Cleanup(func() { l.Close() })
+		it, _ := l.Epoch(context.Background(), 0, 0)
+		b, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	fb, cb := get(Floats), get(Crops8)
+	a, _ := augment.New(augment.DefaultConfig(32, 32))
+	v := make([]float32, a.ViewLen())
+	var worst float64
+	for r := 0; r < 2*fb.N; r++ {
+		if fb.Params[r] != cb.Params[r] {
+			t.Fatalf("row %d: params differ between outputs", r)
+		}
+		for i := range v {
+			v[i] = float32(cb.X8[r*len(v)+i]) / 255
+		}
+		a.Color(v, &cb.Params[r])
+		for i := range v {
+			worst = max(worst, math.Abs(float64(v[i]-fb.X[r*len(v)+i])))
+		}
+	}
+	if worst > 0.5/255*1.4*1.4*1.4+1e-6 {
+		t.Fatalf("uint8 path off by %.4f (%.2f levels)", worst, worst*255)
+	}
+	t.Logf("uint8 crops + Color vs float views: max |Δ| = %.2f/255", worst*255)
+}
