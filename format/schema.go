@@ -51,6 +51,7 @@ type ImageSpec struct {
 	Encoded bool `json:"encoded"`
 	// Fixed is true when every sample has the same Height, Width and Channels;
 	// otherwise each sample's shape is in the index and the fields here are 0.
+	// A writer given Fixed=false sets it at Close when all samples agree.
 	Fixed    bool `json:"fixed"`
 	Height   int  `json:"height,omitempty"`
 	Width    int  `json:"width,omitempty"`

@@ -79,6 +79,11 @@ type Writer struct {
 	curCount uint32
 	nchunks  uint32
 
+	// Shape inference: when the schema does not fix the shape, Close marks
+	// it fixed if every sample turned out to share one.
+	shape     [3]int
+	sameShape bool
+
 	entries []indexEntry // storage order
 	keys    []int        // storage order: each sample's ordering key
 	names   []string     // storage order
@@ -313,6 +318,11 @@ func (w *Writer) Add(s *Sample) error {
 	if !s.Encoded {
 		e.Format = FormatRaw
 	}
+	if sh := [3]int{s.Height, s.Width, s.Channels}; len(w.entries) == 0 {
+		w.shape, w.sameShape = sh, true
+	} else if sh != w.shape {
+		w.sameShape = false
+	}
 	w.cur = append(w.cur, s.Data...)
 	w.curCount++
 	w.entries = append(w.entries, e)
@@ -414,6 +424,11 @@ func (w *Writer) finish() error {
 		rank[p] = uint32(d)
 	}
 
+	if !w.schema.Image.Fixed && w.sameShape && n > 0 {
+		w.schema.Image.Fixed = true
+		w.schema.Image.Height, w.schema.Image.Width, w.schema.Image.Channels = w.shape[0], w.shape[1], w.shape[2]
+		w.schema.Fields = w.schema.fields()
+	}
 	dataEnd := w.off
 	var ft footer
 	ft.Samples, ft.Chunks, ft.DataEnd = uint64(n), uint64(len(w.chunks)), dataEnd
