@@ -45,9 +45,11 @@ func New(w io.Writer, label string, total int64, unit string) *Bar {
 		w = io.Discard
 	}
 	b := &Bar{w: w, tty: IsTerminal(w), label: label, unit: unit, total: total, start: time.Now()}
-	b.interval = 5 * time.Second
+	// Plain lines go to logs: one every few seconds, the first only after
+	// that much work, so a short job prints just its final line.
+	b.interval, b.last = 5*time.Second, b.start
 	if b.tty {
-		b.interval = 100 * time.Millisecond
+		b.interval, b.last = 100*time.Millisecond, time.Time{}
 	}
 	return b
 }

@@ -9,7 +9,8 @@ import (
 func TestPlainLines(t *testing.T) {
 	var buf bytes.Buffer
 	b := New(&buf, "pack", 10, "images")
-	b.Add(4) // first call draws
+	b.interval = 0 // draw on every call
+	b.Add(4)
 	b.Add(6)
 	b.Finish()
 	out := buf.String()
@@ -18,5 +19,16 @@ func TestPlainLines(t *testing.T) {
 	}
 	if strings.Contains(out, "\r") {
 		t.Fatal("a non-terminal got carriage returns")
+	}
+}
+
+func TestShortJobPrintsOnlyItsEnd(t *testing.T) {
+	var buf bytes.Buffer
+	b := New(&buf, "verify", 3, "chunks")
+	b.Add(1)
+	b.Add(2)
+	b.Finish()
+	if got := strings.Count(buf.String(), "\n"); got != 1 {
+		t.Fatalf("%d lines for a short job, want 1: %q", got, buf.String())
 	}
 }
