@@ -286,7 +286,8 @@ func rotateResize(dst []float32, img *Image, p *Params, outH, outW int) {
 // costs as much as a sixth of a 32×32 view. Entries hold unshifted,
 // unflipped taps; place adds the crop offset and the flip.
 type tapCache struct {
-	byIn []*taps
+	byIn    []*taps
+	scratch taps
 }
 
 // maxCachedIn bounds the cache (entries are O(out·taps) floats each).
@@ -303,9 +304,9 @@ func (c *tapCache) get(in, out int, interp Interp) *taps {
 	}
 	t := c.byIn[in]
 	if t == nil {
-		t = new(taps)
-		t.build(in, out, 0, interp, false)
-		t.idx, t.wt = nil, nil // build scratch is not needed any more
+		// Build in the cache's scratch, keep only the packed result.
+		c.scratch.build(in, out, 0, interp, false)
+		t = &taps{n: c.scratch.n, start: append([]int32(nil), c.scratch.start...), w: append([]float32(nil), c.scratch.w...)}
 		c.byIn[in] = t
 	}
 	return t

@@ -17,6 +17,7 @@ type Iter struct {
 	l      *Loader
 	ctx    context.Context
 	cancel context.CancelFunc
+	done   <-chan struct{} // ctx.Done(), fetched once: the first call allocates
 	epoch  int
 	order  []int32 // the rank's order from the start position on
 	first  int     // position of order[0] in the rank's full order
@@ -70,12 +71,16 @@ func (l *Loader) Epoch(ctx context.Context, epoch, pos int) (*Iter, error) {
 		if err != nil {
 			return nil, err
 		}
+		if l.prepH > 0 {
+			a.Prepare(l.prepH, l.prepW)
+		}
 		l.workerState = append(l.workerState, &worker{aug: a})
 	}
 	it := &Iter{l: l, epoch: epoch, order: order[pos:], first: pos,
 		ready: make(chan *slot, l.opt.Slots), work: make(chan workItem, 2*workers)}
 	it.steps = l.Steps(len(it.order))
 	it.ctx, it.cancel = context.WithCancel(ctx)
+	it.done = it.ctx.Done()
 	it.wg.Add(1 + workers)
 	go it.dispatch()
 	for i := 0; i < workers; i++ {
@@ -100,7 +105,7 @@ func (it *Iter) dispatch() {
 		var s *slot
 		select {
 		case s = <-l.free:
-		case <-it.ctx.Done():
+		case <-it.done:
 			return
 		}
 		lo := k * bs
@@ -129,7 +134,7 @@ func (it *Iter) dispatch() {
 		for i := 0; i < items; i++ {
 			select {
 			case it.work <- workItem{s, i * item, min((i+1)*item, n)}:
-			case <-it.ctx.Done():
+			case <-it.done:
 				return
 			}
 		}
@@ -141,7 +146,7 @@ func (it *Iter) run(w *worker) {
 	defer it.wg.Done()
 	for {
 		select {
-		case <-it.ctx.Done():
+		case <-it.done:
 			return
 		case wi, ok := <-it.work:
 			if !ok {
@@ -253,12 +258,12 @@ func (it *Iter) Next() (*Batch, error) {
 	}
 	select {
 	case it.cur = <-it.ready:
-	case <-it.ctx.Done():
+	case <-it.done:
 		return nil, it.stop(it.ctxErr())
 	}
 	select {
 	case <-it.cur.done:
-	case <-it.ctx.Done():
+	case <-it.done:
 		return nil, it.stop(it.ctxErr())
 	}
 	s := it.cur
