@@ -528,3 +528,36 @@ func (m *Model) SetStage3() {
 	}
 	m.stage = 3
 }
+
+// ReLUMasks returns, for the last Forward of n images, one 0/1 mask per
+// ReLU application in PyTorch's call order (stem; per block after bn1 and
+// after the residual add; the head), with its NHWC (or rows×features)
+// shape. The PyTorch oracle replays them.
+func (m *Model) ReLUMasks(n int) ([][]uint8, [][]int) {
+	var masks [][]uint8
+	var shapes [][]int
+	add := func(b Buf, shape ...int) {
+		size := 1
+		for _, s := range shape {
+			size *= s
+		}
+		v := m.host(b, size)
+		mk := make([]uint8, size)
+		for i, x := range v {
+			if x > 0 {
+				mk[i] = 1
+			}
+		}
+		masks = append(masks, mk)
+		shapes = append(shapes, shape)
+	}
+	s := m.opts.ImageSize
+	add(m.a0, n, s, s, m.arch.Widths[0])
+	for _, b := range m.blocks {
+		g := b.conv1.g
+		add(b.a1, n, g.OH, g.OW, g.OC)
+		add(b.out, n, g.OH, g.OW, g.OC)
+	}
+	add(m.u, n, m.arch.HeadHidden)
+	return masks, shapes
+}

@@ -28,18 +28,30 @@ var (
 // libNames are tried in order; Debian's libopenblas0 provides the first.
 var libNames = []string{"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0"}
 
-// preferAVX512 asks OpenBLAS for its AVX-512 (SkylakeX) kernels on CPUs that
-// have AVX-512F, unless the user chose a core type. Debian's OpenBLAS 0.3.21
-// maps AMD Zen 4 to its Haswell (AVX2) kernels, which run SGEMM at ~170
-// GFLOP/s on two Zen 4 cores against ~235 with SkylakeX. OpenBLAS reads the
-// variable when the library is loaded, so this must precede Dlopen.
+// EnvCoreType overrides OPENBLAS_CORETYPE for the engine's OpenBLAS, e.g.
+// "SkylakeX"; "auto" (or unset) keeps an existing OPENBLAS_CORETYPE and
+// otherwise picks SkylakeX on AVX-512 CPUs.
+const EnvCoreType = "TSIMCNE_OPENBLAS_CORETYPE"
+
+// preferAVX512 chooses OpenBLAS's kernels before the library is loaded
+// (OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded). Debian's
+// OpenBLAS 0.3.21 maps AMD Zen 4 to its Haswell (AVX2) kernels, which run
+// SGEMM at ~170 GFLOP/s on two Zen 4 cores against ~210–235 with SkylakeX
+// (AVX-512), so on AVX-512 CPUs the engine asks for SkylakeX unless the
+// user set OPENBLAS_CORETYPE; TSIMCNE_OPENBLAS_CORETYPE overrides both.
 func preferAVX512() {
-	if _, set := os.LookupEnv("OPENBLAS_CORETYPE"); set {
+	if v := strings.TrimSpace(os.Getenv(EnvCoreType)); v != "" && !strings.EqualFold(v, "auto") {
+		os.Setenv("OPENBLAS_CORETYPE", v)
+		obCoreNote = EnvCoreType + "=" + v
+		return
+	}
+	if v, set := os.LookupEnv("OPENBLAS_CORETYPE"); set {
+		obCoreNote = "OPENBLAS_CORETYPE=" + v + " from the environment"
 		return
 	}
 	if hasAVX512F() {
 		os.Setenv("OPENBLAS_CORETYPE", "SkylakeX")
-		obCoreForced = true
+		obCoreNote = "OPENBLAS_CORETYPE=SkylakeX chosen for this AVX-512 CPU"
 	}
 }
 
@@ -63,8 +75,8 @@ func hasAVX512F() bool {
 	return false
 }
 
-// obCoreForced records that preferAVX512 chose the core type.
-var obCoreForced bool
+// obCoreNote says how the kernel type was chosen, for Name.
+var obCoreNote string
 
 // quietThreads makes OpenBLAS's idle worker threads sleep right after a
 // GEMM instead of spinning on sched_yield for ~2^28 cycles: the engine runs
@@ -137,10 +149,10 @@ func OpenBLAS(threads int) (Gemm, error) {
 }
 
 func (o *openBLAS) Name() string {
+	if o.config != "" && obCoreNote != "" {
+		return fmt.Sprintf("OpenBLAS (%s; %s), %d threads", o.config, obCoreNote, o.threads)
+	}
 	if o.config != "" {
-		if obCoreForced {
-			return fmt.Sprintf("OpenBLAS (%s; OPENBLAS_CORETYPE=SkylakeX set by the engine), %d threads", o.config, o.threads)
-		}
 		return fmt.Sprintf("OpenBLAS (%s), %d threads", o.config, o.threads)
 	}
 	return fmt.Sprintf("OpenBLAS, %d threads", o.threads)

@@ -99,8 +99,9 @@ def cosine_loss(z, tau=0.5):
     return nn.functional.cross_entropy(logits, (idx + half) % n)
 
 
-_DT = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
-_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}
+_DT = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "U8": np.uint8}
+_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64",
+         np.dtype(np.uint8): "U8"}
 
 
 def load_safetensors(path):

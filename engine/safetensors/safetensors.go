@@ -1,0 +1,267 @@
+// Package safetensors reads and writes the safetensors format
+// (https://github.com/huggingface/safetensors): an 8-byte little-endian
+// header length, a JSON header mapping tensor names to dtype, shape and byte
+// offsets (plus an optional "__metadata__" string map), then the raw
+// little-endian tensor bytes.
+package safetensors
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Tensor is one named array.
+type Tensor struct {
+	// DType is "F32", "F64" or "I64" (the types the engine uses).
+	DType string
+	Shape []int
+	// Data holds the little-endian bytes.
+	Data []byte
+}
+
+// maxHeader bounds the JSON header so a corrupt length cannot make us
+// allocate gigabytes.
+const maxHeader = 100 << 20
+
+var dtypeSize = map[string]int{"F32": 4, "F64": 8, "I64": 8, "I32": 4, "F16": 2, "BF16": 2, "U8": 1}
+
+// Elements is the product of the shape (1 for a scalar).
+func (t Tensor) Elements() int {
+	n := 1
+	for _, s := range t.Shape {
+		n *= s
+	}
+	return n
+}
+
+// F32 returns a float32 tensor of the given shape.
+func F32(v []float32, shape ...int) Tensor {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return Tensor{DType: "F32", Shape: shape, Data: b}
+}
+
+// I64 returns an int64 tensor of the given shape (no shape: a scalar).
+func I64(v []int64, shape ...int) Tensor {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(x))
+	}
+	return Tensor{DType: "I64", Shape: shape, Data: b}
+}
+
+// Float32s decodes an F32 or F64 tensor as float32.
+func (t Tensor) Float32s() ([]float32, error) {
+	n := t.Elements()
+	switch t.DType {
+	case "F32":
+		if len(t.Data) != 4*n {
+			return nil, fmt.Errorf("safetensors: F32 tensor of %d elements has %d bytes", n, len(t.Data))
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+		}
+		return v, nil
+	case "F64":
+		if len(t.Data) != 8*n {
+			return nil, fmt.Errorf("safetensors: F64 tensor of %d elements has %d bytes", n, len(t.Data))
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])))
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("safetensors: dtype %s is not a float type", t.DType)
+}
+
+// Float64s decodes an F32 or F64 tensor as float64.
+func (t Tensor) Float64s() ([]float64, error) {
+	if t.DType == "F64" {
+		n := t.Elements()
+		if len(t.Data) != 8*n {
+			return nil, fmt.Errorf("safetensors: F64 tensor of %d elements has %d bytes", n, len(t.Data))
+		}
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:]))
+		}
+		return v, nil
+	}
+	f, err := t.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	v := make([]float64, len(f))
+	for i, x := range f {
+		v[i] = float64(x)
+	}
+	return v, nil
+}
+
+// Int64s decodes an I64 tensor.
+func (t Tensor) Int64s() ([]int64, error) {
+	n := t.Elements()
+	if t.DType != "I64" || len(t.Data) != 8*n {
+		return nil, fmt.Errorf("safetensors: want I64 tensor of %d elements, have %s with %d bytes", n, t.DType, len(t.Data))
+	}
+	v := make([]int64, n)
+	for i := range v {
+		v[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
+	}
+	return v, nil
+}
+
+type entry struct {
+	DType   string `json:"dtype"`
+	Shape   []int  `json:"shape"`
+	Offsets [2]int `json:"data_offsets"`
+}
+
+// Read loads every tensor and the metadata of a safetensors file.
+func Read(path string) (map[string]Tensor, map[string]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("safetensors: %w", err)
+	}
+	t, meta, err := Parse(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	return t, meta, nil
+}
+
+// Parse decodes a safetensors file held in memory.
+func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
+	if len(raw) < 8 {
+		return nil, nil, fmt.Errorf("file of %d bytes is too short", len(raw))
+	}
+	hl := binary.LittleEndian.Uint64(raw)
+	if hl > maxHeader || hl > uint64(len(raw)-8) {
+		return nil, nil, fmt.Errorf("header length %d does not fit the %d-byte file", hl, len(raw))
+	}
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(raw[8:8+hl], &header); err != nil {
+		return nil, nil, fmt.Errorf("header: %w", err)
+	}
+	data := raw[8+hl:]
+	meta := map[string]string{}
+	out := map[string]Tensor{}
+	for name, msg := range header {
+		if name == "__metadata__" {
+			if err := json.Unmarshal(msg, &meta); err != nil {
+				return nil, nil, fmt.Errorf("metadata: %w", err)
+			}
+			continue
+		}
+		var e entry
+		if err := json.Unmarshal(msg, &e); err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
+		}
+		size, ok := dtypeSize[e.DType]
+		if !ok {
+			return nil, nil, fmt.Errorf("tensor %q: unsupported dtype %q", name, e.DType)
+		}
+		n := 1
+		for _, s := range e.Shape {
+			if s < 0 {
+				return nil, nil, fmt.Errorf("tensor %q: negative dimension", name)
+			}
+			n *= s
+		}
+		a, b := e.Offsets[0], e.Offsets[1]
+		if a < 0 || b < a || b > len(data) || b-a != n*size {
+			return nil, nil, fmt.Errorf("tensor %q: offsets [%d,%d) invalid for %d elements of %s in %d bytes", name, a, b, n, e.DType, len(data))
+		}
+		out[name] = Tensor{DType: e.DType, Shape: e.Shape, Data: data[a:b]}
+	}
+	return out, meta, nil
+}
+
+// Write stores the tensors (sorted by name) and metadata atomically: it
+// writes a temporary file in the same directory, syncs it and renames it
+// over path, so a crash never leaves a half-written checkpoint.
+func Write(path string, tensors map[string]Tensor, meta map[string]string) error {
+	names := make([]string, 0, len(tensors))
+	for n := range tensors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	header := map[string]any{}
+	if len(meta) > 0 {
+		header["__metadata__"] = meta
+	}
+	off := 0
+	for _, n := range names {
+		t := tensors[n]
+		size, ok := dtypeSize[t.DType]
+		if !ok {
+			return fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", n, t.DType)
+		}
+		if len(t.Data) != t.Elements()*size {
+			return fmt.Errorf("safetensors: tensor %q: %d bytes for shape %v", n, len(t.Data), t.Shape)
+		}
+		shape := t.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		header[n] = entry{DType: t.DType, Shape: shape, Offsets: [2]int{off, off + len(t.Data)}}
+		off += len(t.Data)
+	}
+	hb, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("safetensors: header: %w", err)
+	}
+	for len(hb)%8 != 0 { // the format recommends 8-byte alignment of the data
+		hb = append(hb, ' ')
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("safetensors: writing %s: %w", path, err)
+	}
+	var lenb [8]byte
+	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hb)))
+	if _, err := f.Write(lenb[:]); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(hb); err != nil {
+		return fail(err)
+	}
+	for _, n := range names {
+		if _, err := f.Write(tensors[n].Data); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("safetensors: writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	return nil
+}
+
+// U8 returns a uint8 tensor of the given shape.
+func U8(v []uint8, shape ...int) Tensor {
+	return Tensor{DType: "U8", Shape: shape, Data: append([]byte(nil), v...)}
+}
