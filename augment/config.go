@@ -71,9 +71,11 @@ type Config struct {
 	GrayP float64 // random grayscale probability, 0.2
 
 	// RotationDeg > 0 enables a random rotation by U[-RotationDeg, RotationDeg]
-	// degrees about the image centre, applied before the crop (as
-	// RandomRotation placed before RandomResizedCrop would be), with bilinear
-	// sampling and zero fill. Off in the reference.
+	// degrees (positive = counter-clockwise) about the image centre, applied
+	// before the crop (as RandomRotation placed before RandomResizedCrop would
+	// be), with bilinear sampling and zero fill; torchvision's F.rotate within
+	// 2e-5 (fixture). A rotated view is cropped and resized in the same
+	// sampling pass, without antialiasing. Off in the reference.
 	RotationDeg float64
 
 	// Normalize enables (x - Mean)/Std per channel after everything else. Off

@@ -21,6 +21,8 @@ import (
 //     formulas); 2e-4 for contrast, saturation and grayscale, because we use the
 //     spec's ITU-R 601 weight 0.299 for red where torchvision's tensor code has
 //     0.2989 (|Δ| ≤ 1e-4·R·|1−f| before clamping).
+//   - rotation (F.rotate, bilinear, zero fill) of the whole image: 2e-5 —
+//     float rounding (we map coordinates in float64, torch in float32).
 //   - whole views (crop, flip, jitter in random order, grayscale): 5e-4, with a
 //     mean absolute difference below 1e-4 — the gray-weight difference passes
 //     through up to four clamped operations.
@@ -29,6 +31,7 @@ var tolerances = map[string]float64{
 	"geometry/pil":    1.5 / 255,
 	"color/tensor":    2e-4,
 	"full/tensor":     5e-4,
+	"rotate/tensor":   2e-5,
 }
 
 type fixtureFile struct {
@@ -47,6 +50,7 @@ type fixtureFile struct {
 			Order           [4]uint8
 			B, C, S, Hue    float64
 			Gray            bool
+			Angle           float64
 		}
 		Expect string
 	} `json:"cases"`
@@ -113,9 +117,11 @@ func TestTorchvisionFixtures(t *testing.T) {
 		p := Params{Top: int32(pp.Top), Left: int32(pp.Left), CropH: int32(pp.H), CropW: int32(pp.W),
 			Flip: pp.Flip, Jitter: pp.Jitter, Gray: pp.Gray, Order: pp.Order,
 			Brightness: float32(pp.B), Contrast: float32(pp.C), Saturation: float32(pp.S), Hue: float32(pp.Hue)}
-		if c.Kind == "geometry" {
+		if c.Kind == "geometry" || c.Kind == "rotate" {
 			p.Jitter, p.Gray = false, false
+			p.Brightness, p.Contrast, p.Saturation = 1, 1, 1
 		}
+		p.Angle = float32(pp.Angle)
 		got := make([]float32, a.ViewLen())
 		if err := a.Apply(got, images[c.Image], &p); err != nil {
 			t.Fatalf("case %d: %v", ci, err)

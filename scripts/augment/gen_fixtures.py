@@ -160,7 +160,16 @@ def main():
         cases.append(dict(kind="full", image=name, params=p, size=size, antialias=True,
                           path="tensor", expect=hwc(out)))
 
-    # 4. Crop sampler distribution: torchvision's get_params on square and non-square images.
+    # 4. Rotation of the whole image (RandomRotation before the crop), bilinear, zero fill.
+    for name, angle in (("rgb23x31", 30.0), ("rgb32", -75.5), ("gray28", 12.25), ("rgb96x80", 180.0)):
+        t = to_tensor(images[name])
+        h, w = images[name].shape[:2]
+        out = F.rotate(t, angle, interpolation=InterpolationMode.BILINEAR)
+        p = dict(top=0, left=0, h=h, w=w, flip=False, angle=angle)
+        cases.append(dict(kind="rotate", image=name, params=p, size=[h, w], antialias=False,
+                          path="tensor", expect=hwc(out)))
+
+    # 5. Crop sampler distribution: torchvision's get_params on square and non-square images.
     dist = {}
     for H, W in ((32, 32), (24, 40), (300, 100)):
         t = torch.zeros(1, H, W)
