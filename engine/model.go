@@ -467,6 +467,12 @@ func (m *Model) Backward(dz []float32, n int) error {
 // views (rows i and i+n/2 positive pairs) and leaves dL/dz on the host for
 // Backward. kind is "euclidean" (Cauchy kernel) or "cosine".
 func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
+	if kind != "" && kind != "euclidean" && kind != "cosine" {
+		return 0, nil, fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
+	}
+	if n < 2 || n > m.capacity {
+		return 0, nil, fmt.Errorf("engine: loss of %d views, but the last forward had capacity %d", n, m.capacity)
+	}
 	z := m.Z(m.zHost[:n*m.outDim], n)
 	dz := m.dzHost[:n*m.outDim]
 	var l float64
