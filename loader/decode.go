@@ -23,8 +23,20 @@ type decoder struct {
 	pix []uint8
 }
 
+// maxDecodePixels bounds the size of an image the loader decodes: a damaged
+// or hostile header must not make the decoder allocate gigabytes.
+const maxDecodePixels = 1 << 26
+
 // decode decodes an encoded sample once; both views are then cut from it.
 func (d *decoder) decode(data []byte) (image.Image, error) {
+	d.rd.Reset(data)
+	cfg, _, err := image.DecodeConfig(&d.rd)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxDecodePixels {
+		return nil, fmt.Errorf("image header says %dx%d pixels (limit %d)", cfg.Width, cfg.Height, maxDecodePixels)
+	}
 	d.rd.Reset(data)
 	m, _, err := image.Decode(&d.rd)
 	if err != nil {

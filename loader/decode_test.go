@@ -1,8 +1,13 @@
 package loader
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
+	"image/png"
+	"strings"
 	"testing"
 
 	"github.com/tsimcne/tsimcne-go/augment"
@@ -66,4 +71,24 @@ func TestRegionConversion(t *testing.T) {
 		p.Pix[i] %= 3
 	}
 	check("paletted", p, image.Rect(0, 0, 10, 10))
+}
+
+// TestDecodeBomb: a header announcing an enormous image is refused before
+// anything is allocated for it.
+func TestDecodeBomb(t *testing.T) {
+	var buf bytes.Buffer
+	_ = png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1)))
+	b := buf.Bytes()
+	// PNG IHDR: type at 12..15, width and height at 16..23, CRC at 29..32.
+	binary.BigEndian.PutUint32(b[16:], 1<<20)
+	binary.BigEndian.PutUint32(b[20:], 1<<20)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	if cfg, err := png.DecodeConfig(bytes.NewReader(b)); err != nil || cfg.Width != 1<<20 {
+		t.Fatalf("test header not valid: %v %v", cfg, err)
+	}
+	var d decoder
+	_, err := d.decode(b)
+	if err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("a 2⁴⁰-pixel header: %v", err)
+	}
 }
