@@ -86,10 +86,16 @@ type Options struct {
 	ItemSize int
 
 	Seed        uint64
-	Rank, World int    // data-parallel position; 0, 0 = single process
-	Order       Mode   // Shuffle (default), QuasiRandom or Sequential
-	Window      int    // QuasiRandom window in chunks; 0 = DefaultWindow
-	Output      Output // Floats (default) or Crops8
+	Rank, World int // data-parallel position; 0, 0 = single process
+	// EvenShards truncates every rank's epoch to the smallest rank's length,
+	// so that all ranks take the same number of steps (data-parallel training
+	// deadlocks otherwise). Shards differ by at most one sample in Shuffle
+	// and Sequential order but by up to one chunk in QuasiRandom order; the
+	// few samples dropped change from epoch to epoch.
+	EvenShards bool
+	Order      Mode   // Shuffle (default), QuasiRandom or Sequential
+	Window     int    // QuasiRandom window in chunks; 0 = DefaultWindow
+	Output     Output // Floats (default) or Crops8
 
 	// Augment is the view augmentation; a zero value (OutH == 0) means
 	// augment.DefaultConfig at the source's image size (which must then be
@@ -298,12 +304,29 @@ func (l *Loader) freeSlots() {
 // AugmentConfig returns the augmentation in use.
 func (l *Loader) AugmentConfig() augment.Config { return l.aug }
 
-// Order returns this rank's visiting order of an epoch.
+// Order returns this rank's visiting order of an epoch (truncated with
+// EvenShards).
 func (l *Loader) Order(epoch int) ([]int32, error) {
-	return Order(l.src.Len(), l.chunks, OrderOptions{
-		Seed: l.opt.Seed, Epoch: epoch, Rank: l.opt.Rank, World: l.opt.World,
-		Mode: l.opt.Order, Window: l.opt.Window,
-	})
+	o := OrderOptions{Seed: l.opt.Seed, Epoch: epoch, Rank: l.opt.Rank, World: l.opt.World,
+		Mode: l.opt.Order, Window: l.opt.Window}
+	order, err := Order(l.src.Len(), l.chunks, o)
+	if err != nil || !l.opt.EvenShards || l.opt.World <= 1 {
+		return order, err
+	}
+	// Every rank can compute every other rank's order: Order is pure.
+	shortest := len(order)
+	for r := 0; r < l.opt.World; r++ {
+		if r == l.opt.Rank {
+			continue
+		}
+		o.Rank = r
+		other, err := Order(l.src.Len(), l.chunks, o)
+		if err != nil {
+			return nil, err
+		}
+		shortest = min(shortest, len(other))
+	}
+	return order[:shortest:shortest], nil
 }
 
 // Steps returns the number of batches of an epoch of n images.

@@ -526,3 +526,40 @@ func TestCrops8PlusColorMatchesFloats(t *testing.T) {
 	}
 	t.Logf("uint8 crops + Color vs float views: max |Δ| = %.2f/255", worst*255)
 }
+
+// TestEvenShards: with EvenShards every rank of a quasi-random epoch has the
+// same length, and the ranks stay disjoint.
+func TestEvenShards(t *testing.T) {
+	src := synth(1000, 4, 4, 3)
+	src.ChunkLen = 37
+	for _, even := range []bool{false, true} {
+		lens := map[int]bool{}
+		seen := map[int32]int{}
+		for r := 0; r < 3; r++ {
+			l, err := New(src, Options{Order: QuasiRandom, Window: 2, Rank: r, World: 3, EvenShards: even, Seed: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := l.Order(4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			lens[len(o)] = true
+			for _, i := range o {
+				seen[i]++
+			}
+		}
+		for i, c := range seen {
+			if c != 1 {
+				t.Fatalf("sample %d on %d ranks", i, c)
+			}
+		}
+		if even && len(lens) != 1 {
+			t.Fatalf("EvenShards: rank lengths %v", lens)
+		}
+		if !even && len(lens) == 1 {
+			t.Fatalf("test data gives equal shards anyway (%v); it shows nothing", lens)
+		}
+	}
+}
