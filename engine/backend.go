@@ -75,6 +75,10 @@ type BNArgs struct {
 	// are overwritten.
 	DOut, DX      Buf
 	DGamma, DBeta Buf
+	// Mask, if valid, is the output of the ReLU that follows this BN (or
+	// the residual add): DOut counts only where Mask > 0. Fusing the ReLU
+	// backward here saves a pass over the activations.
+	Mask Buf
 }
 
 // SGDArgs are the hyper-parameters of one SGD update.
@@ -120,8 +124,13 @@ type Backend interface {
 	BatchNormBackward(a *BNArgs)
 	// ReLUMask sets d[i] = 0 where out[i] ≤ 0, for i < n.
 	ReLUMask(d, out Buf, n int)
-	// Add sets dst[i] += src[i] for i < n.
-	Add(dst, src Buf, n int)
+	// AddMasked sets dst[i] += src[i] where mask[i] > 0 (every i when mask
+	// is not valid), for i < n.
+	AddMasked(dst, src, mask Buf, n int)
+	// FlipConvWeight writes the weights of the convolution that computes
+	// this one's input gradient (stride 1): out[c][K−1−kh][K−1−kw][oc] =
+	// w[oc][kh][kw][c], both in (out, kh, kw, in) layout.
+	FlipConvWeight(w Buf, oc, k, c int, out Buf)
 	// AvgPool averages each of n images of hw pixels × c channels into out[n×c].
 	AvgPool(x Buf, n, hw, c int, out Buf)
 	// AvgPoolBackward spreads dout[n×c]/hw over the pixels of dx, zeroing

@@ -27,6 +27,7 @@ type CPU struct {
 	// Per-worker float64 partial sums for the BatchNorm reductions,
 	// allocated once and grown to the widest layer.
 	partial [][]float64
+	small   []float32
 	mu      sync.Mutex
 }
 
@@ -211,8 +212,7 @@ func (c *CPU) BatchNormTrain(a *BNArgs) {
 	mean, inv := a.Mean.host[:C], a.InvStd.host[:C]
 	rm, rv := a.RunMean.host[:C], a.RunVar.host[:C]
 	gamma, beta := a.Gamma.host[:C], a.Beta.host[:C]
-	// scale/shift reuse the first worker's scratch after reduction.
-	scale := make([]float32, 2*C)
+	scale := c.scratch(2 * C)
 	shift := scale[C:]
 	m := float64(rows)
 	mom := float64(a.Momentum)
@@ -246,7 +246,7 @@ func (c *CPU) BatchNormTrain(a *BNArgs) {
 // BatchNormEval applies the running statistics.
 func (c *CPU) BatchNormEval(a *BNArgs) {
 	C := a.C
-	scale := make([]float32, 2*C)
+	scale := c.scratch(2 * C)
 	shift := scale[C:]
 	for j := 0; j < C; j++ {
 		is := 1 / math.Sqrt(float64(a.RunVar.host[j])+float64(a.Eps))
@@ -291,10 +291,15 @@ func (c *CPU) affine(a *BNArgs, scale, shift []float32) {
 	})
 }
 
-// BatchNormBackward: dβ = Σdy, dγ = Σdy·x̂, dx = γ·σ⁻¹·(dy − dβ/M − x̂·dγ/M).
+// BatchNormBackward: dβ = Σdy, dγ = Σdy·x̂, dx = γ·σ⁻¹·(dy − dβ/M − x̂·dγ/M),
+// where dy is DOut masked by the following ReLU's output when Mask is valid.
 func (c *CPU) BatchNormBackward(a *BNArgs) {
 	C, rows := a.C, a.Rows
 	x, dy := a.X.host, a.DOut.host
+	var mask []float32
+	if a.Mask.Valid() {
+		mask = a.Mask.host
+	}
 	mean, inv := a.Mean.host[:C], a.InvStd.host[:C]
 	parts := c.partials(2 * C)
 	c.parallel(rows, 256, func(w, lo, hi int) {
@@ -302,16 +307,23 @@ func (c *CPU) BatchNormBackward(a *BNArgs) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
 			dr := dy[r*C : r*C+C]
+			var mr []float32
+			if mask != nil {
+				mr = mask[r*C : r*C+C]
+			}
 			for j, v := range xr {
-				d := float64(dr[j])
-				sdy[j] += d
-				sdx[j] += d * float64((v-mean[j])*inv[j])
+				d := dr[j]
+				if mr != nil && mr[j] <= 0 {
+					continue
+				}
+				sdy[j] += float64(d)
+				sdx[j] += float64(d * ((v - mean[j]) * inv[j]))
 			}
 		}
 	})
+	sc := c.scratch(3 * C)
+	k1, k2, k3 := sc[:C], sc[C:2*C], sc[2*C:3*C] // γσ⁻¹, Σdy/M, Σdy·x̂/M
 	dg, db := a.DGamma.host[:C], a.DBeta.host[:C]
-	k1 := make([]float32, 3*C) // per channel: γσ⁻¹, Σdy/M, Σdy·x̂/M
-	k2, k3 := k1[C:2*C], k1[2*C:]
 	m := float64(rows)
 	for j := 0; j < C; j++ {
 		var s, sx float64
@@ -329,18 +341,36 @@ func (c *CPU) BatchNormBackward(a *BNArgs) {
 		return
 	}
 	dx := a.DX.host
-	k1 = k1[:C]
 	c.parallel(rows, 256, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
 			dr := dy[r*C : r*C+C]
 			or := dx[r*C : r*C+C]
+			if mask != nil {
+				mr := mask[r*C : r*C+C]
+				for j, v := range xr {
+					d := dr[j]
+					if mr[j] <= 0 {
+						d = 0
+					}
+					or[j] = k1[j] * (d - k2[j] - (v-mean[j])*inv[j]*k3[j])
+				}
+				continue
+			}
 			for j, v := range xr {
-				xh := (v - mean[j]) * inv[j]
-				or[j] = k1[j] * (dr[j] - k2[j] - xh*k3[j])
+				or[j] = k1[j] * (dr[j] - k2[j] - (v-mean[j])*inv[j]*k3[j])
 			}
 		}
 	})
+}
+
+// scratch returns a float32 buffer of n elements owned by the backend, for
+// per-channel constants; it is reused by the next call.
+func (c *CPU) scratch(n int) []float32 {
+	if len(c.small) < n {
+		c.small = make([]float32, n)
+	}
+	return c.small[:n]
 }
 
 // ReLUMask zeroes gradients where the ReLU output was not positive.
@@ -356,15 +386,45 @@ func (c *CPU) ReLUMask(d, out Buf, n int) {
 	})
 }
 
-// Add accumulates src into dst.
-func (c *CPU) Add(dst, src Buf, n int) {
+// AddMasked accumulates src into dst where mask is positive.
+func (c *CPU) AddMasked(dst, src, mask Buf, n int) {
 	ds, ss := dst.host[:n], src.host[:n]
+	var ms []float32
+	if mask.Valid() {
+		ms = mask.host[:n]
+	}
 	c.parallel(n, 1<<14, func(_, lo, hi int) {
 		dd, s := ds[lo:hi], ss[lo:hi]
+		if ms == nil {
+			for i, v := range s {
+				dd[i] += v
+			}
+			return
+		}
+		mm := ms[lo:hi]
+		mm = mm[:len(s)]
+		dd = dd[:len(s)]
 		for i, v := range s {
-			dd[i] += v
+			if mm[i] > 0 {
+				dd[i] += v
+			}
 		}
 	})
+}
+
+// FlipConvWeight rotates the kernel by 180° and swaps in/out channels.
+func (c *CPU) FlipConvWeight(w Buf, oc, k, ch int, out Buf) {
+	ws, os := w.host, out.host
+	for o := 0; o < oc; o++ {
+		for y := 0; y < k; y++ {
+			for x := 0; x < k; x++ {
+				src := ws[((o*k+y)*k+x)*ch:][:ch]
+				for i, v := range src {
+					os[((i*k+(k-1-y))*k+(k-1-x))*oc+o] = v
+				}
+			}
+		}
+	}
 }
 
 // AvgPool averages over pixels, accumulating in float64.

@@ -90,7 +90,9 @@ func TestGradCheckConv(t *testing.T) {
 			r := randBuf(rng, y.Len(), 1)
 			// A tiny im2col limit forces one image per chunk, covering the
 			// chunked accumulation of the weight gradient.
-			ws := &workspace{limit: 1, cols: be.Alloc(g.OH * g.OW * g.ColWidth())}
+			gt := l.transposeGeom()
+			ws := &workspace{limit: 1, cols: be.Alloc(max(g.OH*g.OW*g.ColWidth(), gt.OH*gt.OW*gt.ColWidth())),
+				wflip: be.Alloc(l.w.Data.Len())}
 			f := func() float64 {
 				l.forward(be, x, n, y, ws)
 				return dot64(y.host, r)
@@ -117,7 +119,8 @@ func TestGradCheckConv(t *testing.T) {
 
 func TestGradCheckBatchNorm(t *testing.T) {
 	be := newCPU(t, "go")
-	for _, withRes := range []bool{false, true} {
+	for _, mode := range []string{"", "+residual", "+residual+relu"} {
+		withRes, relu := mode != "", mode == "+residual+relu"
 		rng := rand.New(rand.NewPCG(3, 4))
 		rows, c := 37, 3
 		l := &batchNorm{c: c, gamma: &Param{}, beta: &Param{},
@@ -135,16 +138,17 @@ func TestGradCheckBatchNorm(t *testing.T) {
 		out := be.Alloc(rows * c)
 		r := randBuf(rng, rows*c, 1)
 		f := func() float64 {
-			l.forward(be, x, rows, res, false, true, out)
+			l.forward(be, x, rows, res, relu, true, out)
 			return dot64(out.host, r)
 		}
 		f()
 		dx := be.Alloc(rows * c)
-		l.backward(be, x, rows, HostBuf(r), dx)
-		name := "batchnorm"
-		if withRes {
-			name += "+residual"
+		var mask Buf
+		if relu {
+			mask = out // the ReLU backward fused into the BN backward
 		}
+		l.backward(be, x, rows, HostBuf(r), mask, dx)
+		name := "batchnorm" + mode
 		fdCheck(t, name+" dx", x.host, dx.host, f)
 		fdCheck(t, name+" dγ", l.gamma.Data.host, l.gamma.Grad.host, f)
 		fdCheck(t, name+" dβ", l.beta.Data.host, l.beta.Grad.host, f)

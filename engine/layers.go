@@ -118,10 +118,45 @@ func (l *convLayer) backward(be Backend, x, dy Buf, n int, dx Buf, accumulate bo
 			beta = 0
 		}
 		be.Gemm(true, false, g.OC, kw, rows, 1, dy, n0*pix*g.OC, g.OC, ws.cols, 0, kw, beta, l.w.Grad, 0, kw)
-		if dx.Valid() {
+		if dx.Valid() && !l.flipped() {
 			be.Gemm(false, false, rows, kw, g.OC, 1, dy, n0*pix*g.OC, g.OC, l.w.Data, 0, kw, 0, ws.cols, 0, kw)
 			be.Col2im(ws.cols, g, n0, n1, dx, accumulate)
 		}
+	}
+	if dx.Valid() && l.flipped() {
+		l.backwardDataFlipped(be, dy, n, dx, accumulate, ws)
+	}
+}
+
+// flipped reports whether the input gradient is computed as a convolution
+// of dy with the flipped kernel: possible for stride 1 with "same" padding.
+// It replaces a GEMM with a 9×-wide output plus a scatter-add (col2im) by
+// an im2col copy plus a GEMM shaped like the forward one, which is faster.
+func (l *convLayer) flipped() bool {
+	g := l.g
+	return g.Stride == 1 && 2*g.Pad == g.K-1 && g.K > 1
+}
+
+// transposeGeom is the geometry of the input-gradient convolution.
+func (l *convLayer) transposeGeom() ConvGeom {
+	g := l.g
+	return NewConvGeom(g.OH, g.OW, g.OC, g.C, g.K, 1, g.K-1-g.Pad)
+}
+
+func (l *convLayer) backwardDataFlipped(be Backend, dy Buf, n int, dx Buf, accumulate bool, ws *workspace) {
+	gt := l.transposeGeom()
+	be.FlipConvWeight(l.w.Data, l.g.OC, l.g.K, l.g.C, ws.wflip)
+	beta := float32(0)
+	if accumulate {
+		beta = 1
+	}
+	kw := gt.ColWidth()
+	pix := gt.OH * gt.OW
+	step := ws.chunk(gt)
+	for n0 := 0; n0 < n; n0 += step {
+		n1 := min(n0+step, n)
+		be.Im2col(dy, gt, n0, n1, ws.cols)
+		be.Gemm(false, true, (n1-n0)*pix, gt.OC, kw, 1, ws.cols, 0, kw, ws.wflip, 0, kw, beta, dx, n0*pix*gt.OC, gt.OC)
 	}
 }
 
@@ -142,9 +177,9 @@ func (l *batchNorm) forward(be Backend, x Buf, rows int, res Buf, relu, train bo
 	be.BatchNormEval(&a)
 }
 
-func (l *batchNorm) backward(be Backend, x Buf, rows int, dout, dx Buf) {
+func (l *batchNorm) backward(be Backend, x Buf, rows int, dout, mask, dx Buf) {
 	a := l.args(x, rows)
-	a.DOut, a.DX = dout, dx
+	a.DOut, a.DX, a.Mask = dout, dx, mask
 	be.BatchNormBackward(&a)
 }
 
@@ -165,6 +200,7 @@ func (l *linear) backward(be Backend, x, dy Buf, n int, dx Buf) {
 // images at a time as fit in it.
 type workspace struct {
 	cols  Buf
+	wflip Buf
 	limit int
 }
 

@@ -269,12 +269,19 @@ func (m *Model) Reserve(n int) {
 	}
 	cols := 0
 	ws := workspace{limit: m.opts.ColsLimit}
+	wflip := 0
 	for _, c := range m.convs() {
 		if !c.g.Direct() {
 			cols = max(cols, min(ws.chunk(c.g), n)*c.g.OH*c.g.OW*c.g.ColWidth())
 		}
+		if c.flipped() {
+			gt := c.transposeGeom()
+			cols = max(cols, min(ws.chunk(gt), n)*gt.OH*gt.OW*gt.ColWidth())
+			wflip = max(wflip, c.w.Size())
+		}
 	}
 	ws.cols = be.Alloc(cols)
+	ws.wflip = be.Alloc(wflip)
 	m.ws = ws
 }
 
@@ -420,6 +427,10 @@ func (m *Model) Backward(dz []float32, n int) error {
 	dOut, tmp, dIn := m.scratch[0], m.scratch[1], m.scratch[2]
 	be.AvgPoolBackward(m.dh, n, last.outSize/m.featDim, m.featDim, last.out, dOut)
 	m.toc("pool", t)
+	// outMask is the ReLU output whose mask dOut still needs; the ReLU
+	// backward is fused into the consumers (BN backward, shortcut add).
+	// AvgPoolBackward already applied the last block's.
+	outMask := Buf{}
 	for i := len(m.blocks) - 1; i >= 0; i-- {
 		b := m.blocks[i]
 		in := m.a0
@@ -427,35 +438,35 @@ func (m *Model) Backward(dz []float32, n int) error {
 			in = m.blocks[i-1].out
 		}
 		rows := n * b.outSize / b.conv1.g.OC
-		// dOut is already masked by this block's output ReLU.
 		t = m.tic()
-		b.bn2.backward(be, b.y2, rows, dOut, tmp)
+		b.bn2.backward(be, b.y2, rows, dOut, outMask, tmp)
 		m.toc(b.name+".bn2_add_relu", t)
 		t = m.tic()
 		b.conv2.backward(be, b.a1, tmp, n, dIn, false, &m.ws)
 		m.toc(b.name+".conv2", t)
 		t = m.tic()
-		be.ReLUMask(dIn, b.a1, rows*b.conv1.g.OC)
-		b.bn1.backward(be, b.y1, rows, dIn, tmp)
+		b.bn1.backward(be, b.y1, rows, dIn, b.a1, tmp)
 		m.toc(b.name+".bn1_relu", t)
 		t = m.tic()
 		b.conv1.backward(be, in, tmp, n, dIn, false, &m.ws)
 		m.toc(b.name+".conv1", t)
 		t = m.tic()
 		if b.convS != nil {
-			b.bnS.backward(be, b.ys, rows, dOut, tmp)
+			b.bnS.backward(be, b.ys, rows, dOut, outMask, tmp)
 			b.convS.backward(be, in, tmp, n, dIn, true, &m.ws)
 			m.toc(b.name+".downsample", t)
 		} else {
-			be.Add(dIn, dOut, n*b.inSize)
+			be.AddMasked(dIn, dOut, outMask, n*b.inSize)
+			m.toc(b.name+".bn2_add_relu", t)
 		}
-		// The block input is a ReLU output: mask before the layer below.
-		be.ReLUMask(dIn, in, n*b.inSize)
+		// The block input is a ReLU output: its mask is applied by the
+		// consumers of dIn below.
+		outMask = in
 		dOut, dIn = dIn, dOut
 	}
 	s := m.opts.ImageSize
 	t = m.tic()
-	m.stemBN.backward(be, m.y0, n*s*s, dOut, tmp)
+	m.stemBN.backward(be, m.y0, n*s*s, dOut, outMask, tmp)
 	m.toc("stem.bn_relu", t)
 	t = m.tic()
 	m.stem.backward(be, m.x, tmp, n, Buf{}, false, &m.ws)
