@@ -34,6 +34,12 @@ import (
 // K is the number of neighbours of the protocol.
 const K = 15
 
+// DefaultSplitSeed is the seed of the test split that the embed command and
+// the baselines (scripts/baseline) use. It is fixed, not the training seed,
+// so that maps from different runs and methods are scored on the same
+// 10,000 points.
+const DefaultSplitSeed uint64 = 0
+
 // MaxTestSize is the size of the test split for datasets of 70,000 or more.
 const MaxTestSize = 10000
 
