@@ -168,35 +168,23 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 	b := &wi.s.b
 	vl := l.viewLen
 	for j := wi.lo; j < wi.hi; j++ {
-		if it.ctx.Err() != nil {
-			return it.ctx.Err()
+		select { // non-blocking check; ctx.Err() would take a mutex per image
+		case <-it.done:
+			return context.Cause(it.ctx)
+		default:
 		}
 		idx := int(b.Indices[j])
 		smp, err := l.src.Get(idx)
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", idx, err)
 		}
-		var (
-			img   augment.Image
-			dec   image.Image
-			h, wd int
-		)
-		if smp.Encoded {
-			if dec, err = w.dec.decode(smp.Data); err != nil {
-				return fmt.Errorf("sample %d: decoding %d-byte image: %w", idx, len(smp.Data), err)
-			}
+		img, dec, err := w.open(smp)
+		if err != nil {
+			return fmt.Errorf("sample %d: %w", idx, err)
+		}
+		h, wd := img.H, img.W
+		if dec != nil {
 			h, wd = dec.Bounds().Dy(), dec.Bounds().Dx()
-		} else {
-			if smp.Channel < 1 || smp.Channel > 4 || smp.Channel == 2 || smp.Height <= 0 || smp.Width <= 0 ||
-				len(smp.Data) != smp.Height*smp.Width*smp.Channel {
-				return fmt.Errorf("sample %d: raw image of %d bytes does not match %dx%dx%d (want 1, 3 or 4 channels)",
-					idx, len(smp.Data), smp.Height, smp.Width, smp.Channel)
-			}
-			h, wd = smp.Height, smp.Width
-			img = augment.Image{Pix: smp.Data, H: h, W: wd, C: smp.Channel}
-			if smp.Channel == 4 { // RGBA: drop alpha into the worker's buffer
-				img = w.dec.dropAlpha(smp.Data, h, wd)
-			}
 		}
 		b.Labels[j] = smp.Label
 		// Draw every view's parameters first: they depend only on the
@@ -216,13 +204,13 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 			box = box.Union(r)
 		}
 		if dec != nil {
-			img = w.dec.pixels(dec, box)
+			img = w.dec.pixels(dec, box) // decoded images: convert the boxes' union only
 		} else {
 			box = image.Rectangle{} // raw images are used in place
 		}
 		for v := 0; v < b.Views; v++ {
 			row := v*b.N + j
-			p := b.Params[row] // relative to the converted region
+			p := b.Params[row] // made relative to the converted region
 			if p.Angle == 0 {
 				p.Top -= int32(box.Min.Y)
 				p.Left -= int32(box.Min.X)
@@ -238,6 +226,26 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 		}
 	}
 	return nil
+}
+
+// open checks a raw sample and returns it as an image (RGBA loses its alpha
+// into the worker's buffer), or decodes an encoded one (dec; its pixels are
+// converted later, once the crops are known).
+func (w *worker) open(smp Sample) (img augment.Image, dec image.Image, err error) {
+	if smp.Encoded {
+		if dec, err = w.dec.decode(smp.Data); err != nil {
+			return img, nil, fmt.Errorf("decoding %d-byte image: %w", len(smp.Data), err)
+		}
+		return img, dec, nil
+	}
+	h, wd, c := smp.Height, smp.Width, smp.Channel
+	if c < 1 || c > 4 || c == 2 || h <= 0 || wd <= 0 || len(smp.Data) != h*wd*c {
+		return img, nil, fmt.Errorf("raw image of %d bytes does not match %dx%dx%d (want 1, 3 or 4 channels)", len(smp.Data), h, wd, c)
+	}
+	if c == 4 {
+		return w.dec.dropAlpha(smp.Data, h, wd), nil, nil
+	}
+	return augment.Image{Pix: smp.Data, H: h, W: wd, C: c}, nil, nil
 }
 
 // Next returns the next batch, io.EOF after the last one, or the error that
