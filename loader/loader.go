@@ -54,6 +54,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -173,6 +174,7 @@ type Loader struct {
 	held        atomic.Int32 // batches handed out and not yet released
 	prepH       int          // image size the workers' augmenters are prepared for
 	prepW       int
+	closer      io.Closer // the file OpenFile opened, closed with the Loader
 }
 
 // New checks the options, reads the chunk layout when needed and allocates
@@ -348,6 +350,11 @@ func (l *Loader) Close() error {
 		it.Close()
 	}
 	l.freeSlots()
+	if l.closer != nil {
+		err := l.closer.Close()
+		l.closer = nil
+		return err
+	}
 	return nil
 }
 

@@ -206,18 +206,18 @@ func TestPackedMatchesMemory(t *testing.T) {
 	for _, src := range []*MemorySource{synth(130, 32, 32, 3), synth(50, 28, 28, 1), jpegSource(20, 60, 50)} {
 		path := filepath.Join(t.TempDir(), "m.tsc")
 		writePacked(t, path, src, 16<<10)
-		r, err := format.Open(path, nil)
+		opt := Options{BatchSize: 32, Workers: 2, Seed: 9, Augment: augment.DefaultConfig(24, 24)}
+		lm, _ := New(src, opt)
+		lf, err := OpenFile(path, 1<<20, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		opt := Options{BatchSize: 32, Workers: 2, Seed: 9, Augment: augment.DefaultConfig(24, 24)}
-		lm, _ := New(src, opt)
-		lf, _ := New(FromReader(r), opt)
 		dm, _ := epochDigest(t, lm, 1)
 		df, _ := epochDigest(t, lf, 1)
 		lm.Close()
-		lf.Close()
-		r.Close()
+		if err := lf.Close(); err != nil {
+			t.Fatalf("closing the loader and its file: %v", err)
+		}
 		if dm != df {
 			t.Fatalf("%dx%d images: packed file and memory give different batches", src.Samples[0].Height, src.Samples[0].Width)
 		}

@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"fmt"
+
 	"github.com/tsimcne/tsimcne-go/format"
 )
 
@@ -31,6 +33,23 @@ type Chunked interface {
 	NumChunks() int
 	// ChunkSamples lists the dataset indices stored in chunk c.
 	ChunkSamples(c int) []uint32
+}
+
+// OpenFile opens the packed file at path (its decompressed-chunk cache bounded
+// by cacheBytes; 0 = the format's default) and a Loader on it. The Loader's
+// Close also closes the file.
+func OpenFile(path string, cacheBytes int64, opt Options) (*Loader, error) {
+	r, err := format.Open(path, &format.ReaderOptions{CacheBytes: cacheBytes})
+	if err != nil {
+		return nil, err
+	}
+	l, err := New(FromReader(r), opt)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	l.closer = r
+	return l, nil
 }
 
 // FromReader adapts a packed-file reader. Memory: decompressed chunks live in
