@@ -11,8 +11,10 @@
 // "better" tie rule keeps the numbers comparable with the paper and with
 // the pixel-space baselines that scripts/baseline computes. Where two
 // training points are exactly equally far, the one earlier in the training
-// list counts as nearer; scikit-learn leaves that order unspecified, which
-// is the only way the two can disagree.
+// list counts as nearer; scikit-learn leaves that order unspecified. That,
+// and above 15 dimensions, where scikit-learn's default switches to a
+// brute-force search computing distances through dot products (rounding
+// differently), are the only ways the two can disagree.
 //
 // Low-dimensional embeddings (dim ≤ 8, in particular the 2-D map) are
 // searched with a k-d tree: 10,000 queries against 60,000 points take tens
