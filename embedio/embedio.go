@@ -71,6 +71,9 @@ const formatName = "tsimcne-embedding/1"
 // concatenate without cost.
 const BatchRows = 1 << 16
 
+// maxUnnamedClasses bounds the labels of an embedding without class names.
+const maxUnnamedClasses = 1 << 16
+
 // Embedding is one embedding with its labels, in dataset order.
 type Embedding struct {
 	// Index is the dataset position of each row. Nil means 0..n-1.
@@ -124,11 +127,14 @@ func (e *Embedding) Validate() error {
 	if e.Labels != nil && len(e.Labels) != n {
 		return fmt.Errorf("embedio: %d labels for %d rows", len(e.Labels), n)
 	}
-	if len(e.Classes) > 0 {
-		for i, l := range e.Labels {
-			if int(l) >= len(e.Classes) {
-				return fmt.Errorf("embedio: row %d: label %d outside the %d classes", i, l, len(e.Classes))
-			}
+	for i, l := range e.Labels {
+		switch {
+		case len(e.Classes) > 0 && int(l) >= len(e.Classes):
+			return fmt.Errorf("embedio: row %d: label %d outside the %d classes", i, l, len(e.Classes))
+		case len(e.Classes) == 0 && l >= maxUnnamedClasses:
+			// Without names the dictionary lists 0..max label; a stray
+			// huge label must not make it billions of strings long.
+			return fmt.Errorf("embedio: row %d: label %d without class names (at most %d unnamed classes)", i, l, maxUnnamedClasses)
 		}
 	}
 	switch {

@@ -241,6 +241,13 @@ func TestSpecialValues(t *testing.T) {
 	if !slices.Equal(got.Classes, []string{"0", "1", "2"}) {
 		t.Fatalf("classes %q, want decimal names", got.Classes)
 	}
+	// Only "no label" labels and no names: an empty dictionary.
+	e.Labels = []int32{-1, -1, -1, -1}
+	got, _ = roundTrip(t, e)
+	checkSame(t, e, got)
+	if len(got.Classes) != 0 {
+		t.Fatalf("classes %q, want none", got.Classes)
+	}
 	// No labels at all: no label or class column.
 	e.Labels = nil
 	got, p := roundTrip(t, e)
@@ -258,6 +265,7 @@ func TestInvalid(t *testing.T) {
 		"short labels":            func(e *Embedding) { e.Labels = e.Labels[:9] },
 		"short index":             func(e *Embedding) { e.Index = make([]int64, 3) },
 		"label beyond classes":    func(e *Embedding) { e.Labels[4] = 10 },
+		"huge unnamed label":      func(e *Embedding) { e.Classes = nil; e.Labels[2] = 1 << 30 },
 		"short features":          func(e *Embedding) { e.Features = e.Features[:39] },
 		"features without dim":    func(e *Embedding) { e.FeatureDim = 0 },
 		"dim without features":    func(e *Embedding) { e.Features = nil },
