@@ -93,7 +93,8 @@ type Embedding struct {
 	// FeatureDim is the feature dimension (512 for ResNet-18); 0 when
 	// Features is nil.
 	FeatureDim int
-	// Meta is stored as schema metadata, in key order.
+	// Meta is stored as schema metadata, in key order; Write adds
+	// MetaOutDim and MetaFormat (replacing any values given for them).
 	Meta map[string]string
 }
 
@@ -153,7 +154,7 @@ func (e *Embedding) Validate() error {
 // path only when complete. On error path is left as it was.
 func Write(path string, e *Embedding) error {
 	if err := e.Validate(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("%w (writing %s)", err, path)
 	}
 	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return Encode(w, e) }); err != nil {
 		return fmt.Errorf("embedio: write %s: %w", path, err)
@@ -208,10 +209,13 @@ func Encode(w io.Writer, e *Embedding) (err error) {
 	if err != nil {
 		return fmt.Errorf("embedio: arrow writer: %w", err)
 	}
-	// The writer's Close writes the footer; without it the file is not
-	// an Arrow file, so a failure there is the caller's failure too.
+	// The writer's Close writes the footer. After a failure it is not
+	// called, so that what reached w never parses as a complete file.
 	defer func() {
-		if cerr := fw.Close(); cerr != nil && err == nil {
+		if err != nil {
+			return
+		}
+		if cerr := fw.Close(); cerr != nil {
 			err = fmt.Errorf("embedio: arrow footer: %w", cerr)
 		}
 	}()
