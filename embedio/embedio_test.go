@@ -482,3 +482,30 @@ func BenchmarkWrite70000(b *testing.B) {
 		}
 	}
 }
+
+// failAfter fails every write once n bytes have gone through.
+type failAfter struct {
+	n   int
+	buf bytes.Buffer
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.buf.Len()+len(p) > f.n {
+		return 0, os.ErrClosed
+	}
+	return f.buf.Write(p)
+}
+
+// An encode that fails part way leaves no footer behind, so the bytes that
+// did get out never read as a complete (shorter) file.
+func TestEncodeFailureNoFooter(t *testing.T) {
+	e := sample(70000, 2, 0, 11)
+	w := &failAfter{n: 300_000}
+	if err := Encode(w, e); err == nil {
+		t.Fatal("no error from a failing writer")
+	}
+	b := w.buf.Bytes()
+	if len(b) >= 6 && string(b[len(b)-6:]) == "ARROW1" {
+		t.Fatal("partial output ends with the Arrow footer magic")
+	}
+}
