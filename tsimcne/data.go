@@ -1,0 +1,94 @@
+package tsimcne
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/tsimcne/tsimcne-go/format"
+	"github.com/tsimcne/tsimcne-go/loader"
+)
+
+// Dataset is what Fit and Transform read: any indexed collection of images
+// with labels (loader.Source). Indices are dataset order; Transform's rows
+// follow them. A Dataset that also has Classes() []string names its labels
+// in the outputs.
+type Dataset = loader.Source
+
+// Packed is a packed file opened as a Dataset.
+type Packed struct {
+	loader.Chunked
+	r *format.Reader
+}
+
+// OpenPacked opens a packed dataset file (see cmd/pack). cacheBytes bounds
+// its decompressed-chunk cache (0 = the format's default).
+func OpenPacked(path string, cacheBytes int64) (*Packed, error) {
+	r, err := format.Open(path, &format.ReaderOptions{CacheBytes: cacheBytes})
+	if err != nil {
+		return nil, err
+	}
+	if r.Len() == 0 {
+		r.Close()
+		return nil, fmt.Errorf("%s: the file holds no images", path)
+	}
+	return &Packed{Chunked: loader.FromReader(r), r: r}, nil
+}
+
+// Classes returns the class names.
+func (p *Packed) Classes() []string { return p.r.Schema().Classes }
+
+// Reader returns the underlying packed-file reader.
+func (p *Packed) Reader() *format.Reader { return p.r }
+
+// Close closes the file.
+func (p *Packed) Close() error { return p.r.Close() }
+
+// classesOf returns d's class names when it has them.
+func classesOf(d Dataset) []string {
+	if c, ok := d.(interface{ Classes() []string }); ok {
+		return c.Classes()
+	}
+	return nil
+}
+
+// imageShape returns the shape shared by d's images, checking a few.
+func imageShape(d Dataset) (h, w int, err error) {
+	if p, ok := d.(*Packed); ok {
+		im := p.r.Schema().Image
+		if im.Fixed {
+			return im.Height, im.Width, nil
+		}
+		return 0, 0, fmt.Errorf("%s: images have different sizes; set the image size (pack with --resize, or Config.ImageSize)", p.r.Path())
+	}
+	if d.Len() == 0 {
+		return 0, 0, fmt.Errorf("the dataset holds no images")
+	}
+	s, err := d.Get(0)
+	if err != nil {
+		return 0, 0, err
+	}
+	return s.Height, s.Width, nil
+}
+
+// subset is a Dataset restricted to some of another's indices.
+type subset struct {
+	d   Dataset
+	idx []int
+}
+
+func (s *subset) Len() int { return len(s.idx) }
+
+func (s *subset) Get(i int) (loader.Sample, error) { return s.d.Get(s.idx[i]) }
+
+// trainSubset draws k of d's indices by seed (sorted, so reading stays in
+// storage-friendly order), or returns d itself for k = 0 or k ≥ Len.
+func trainSubset(d Dataset, k int, seed uint64) Dataset {
+	n := d.Len()
+	if k <= 0 || k >= n {
+		return d
+	}
+	perm := rand.New(rand.NewPCG(seed, 0x737562736574)).Perm(n)[:k]
+	slices.Sort(perm)
+	return &subset{d: d, idx: perm}
+}

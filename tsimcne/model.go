@@ -1,0 +1,384 @@
+package tsimcne
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tsimcne/tsimcne-go/augment"
+	"github.com/tsimcne/tsimcne-go/engine"
+	"github.com/tsimcne/tsimcne-go/internal/progress"
+	"github.com/tsimcne/tsimcne-go/loader"
+)
+
+// State is how far training has got: the stage in progress (0-based), the
+// epochs it has completed, and, for a run interrupted mid-epoch, the images
+// of the current epoch already trained on with their running loss. Together
+// with the seed it determines everything that follows, which is what makes a
+// resumed run end with exactly the weights of an uninterrupted one.
+type State struct {
+	Stage   int     `json:"stage"`
+	Epoch   int     `json:"epoch"`
+	Pos     int     `json:"pos"`
+	LossSum float64 `json:"loss_sum"`
+	Steps   int     `json:"steps"`
+	Done    bool    `json:"done"`
+}
+
+// EpochStats summarises one finished epoch.
+type EpochStats struct {
+	Stage        int     `json:"stage"` // 1-based
+	Epoch        int     `json:"epoch"` // 0-based within the stage
+	GlobalEpoch  int     `json:"global_epoch"`
+	Loss         float64 `json:"loss"` // mean over the epoch's steps
+	LR           float64 `json:"lr"`
+	Images       int     `json:"images"`
+	Seconds      float64 `json:"seconds"`
+	ImagesPerSec float64 `json:"images_per_s"`
+}
+
+// Model is a t-SimCNE model and its training state: the Go counterpart of
+// the reference's TSimCNE.
+type Model struct {
+	cfg   Config
+	be    engine.Backend
+	net   *engine.Model
+	tr    *engine.Trainer
+	state State
+	size  int
+
+	// Progress receives a progress bar per epoch (nil = silent).
+	Progress io.Writer
+	// RunDir, when set, receives checkpoints (checkpoint.safetensors, the
+	// latest; stageN.safetensors at each stage's end) and metrics.csv.
+	RunDir string
+	// OnEpoch, when set, is called after every epoch.
+	OnEpoch func(EpochStats)
+	// Logf receives one-line notices (backend in use, resumption).
+	Logf func(format string, args ...any)
+}
+
+// New returns an untrained model. The network is built by Fit, when the
+// image size is known (or now, when Config.ImageSize is set).
+func New(cfg Config) (*Model, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{cfg: cfg, Logf: func(string, ...any) {}}
+	return m, nil
+}
+
+// Config returns the model's configuration, defaults filled in.
+func (m *Model) Config() Config { return m.cfg }
+
+// State returns the training progress.
+func (m *Model) State() State { return m.state }
+
+// Net returns the engine model (nil before Fit or Load).
+func (m *Model) Net() *engine.Model { return m.net }
+
+// BackendName says which arithmetic runs the model.
+func (m *Model) BackendName() string {
+	if m.be == nil {
+		return ""
+	}
+	return m.be.Name()
+}
+
+func (m *Model) backend() (engine.Backend, error) {
+	if m.be != nil {
+		return m.be, nil
+	}
+	switch m.cfg.Device {
+	case "cuda":
+		return nil, errors.New("device cuda: this build has no CUDA backend yet; use --device cpu or auto")
+	case "auto":
+		m.Logf("device auto: no CUDA backend in this build, using the CPU")
+	}
+	be, err := engine.NewCPU(engine.CPUOptions{Threads: m.cfg.Threads})
+	if err != nil {
+		return nil, err
+	}
+	m.be = be
+	m.Logf("backend: %s", be.Name())
+	return be, nil
+}
+
+// build creates the network for views of size×size.
+func (m *Model) build(size int) error {
+	if m.net != nil {
+		if size != m.size {
+			return fmt.Errorf("the model was built for %d×%d images, the data has %d×%d", m.size, m.size, size, size)
+		}
+		return nil
+	}
+	be, err := m.backend()
+	if err != nil {
+		return err
+	}
+	net, err := engine.NewModel(be, engine.Options{Arch: m.cfg.Backbone, Seed: m.cfg.Seed, ImageSize: size, OutDim: m.cfg.PretrainOutDim})
+	if err != nil {
+		return err
+	}
+	m.net, m.tr, m.size = net, engine.NewTrainer(net, m.cfg.Metric), size
+	return nil
+}
+
+// viewSize decides the side of the square views for d.
+func (m *Model) viewSize(d Dataset) (int, error) {
+	if m.cfg.ImageSize > 0 {
+		return m.cfg.ImageSize, nil
+	}
+	if m.size > 0 {
+		return m.size, nil
+	}
+	h, w, err := imageShape(d)
+	if err != nil {
+		return 0, err
+	}
+	if h != w {
+		return 0, fmt.Errorf("images are %dx%d (WxH); views are square: set the image size", w, h)
+	}
+	return h, nil
+}
+
+func (m *Model) augmentConfig(size int) augment.Config {
+	if m.cfg.Augment != nil {
+		a := *m.cfg.Augment
+		a.OutH, a.OutW = size, size
+		return a
+	}
+	return augment.DefaultConfig(size, size)
+}
+
+// Fit trains the model on d, continuing from its State (so a model loaded
+// from a checkpoint resumes). When ctx is cancelled, Fit stops after the
+// step in flight, writes a checkpoint to RunDir (if set) and returns
+// ctx.Err(); Fit on the same model later continues where it stopped.
+func (m *Model) Fit(ctx context.Context, d Dataset) error {
+	if m.state.Done {
+		return errors.New("the model is already trained (all stages done)")
+	}
+	size, err := m.viewSize(d)
+	if err != nil {
+		return err
+	}
+	if err := m.build(size); err != nil {
+		return err
+	}
+	train := trainSubset(d, m.cfg.TrainSubset, m.cfg.Seed)
+	ld, err := loader.New(train, loader.Options{
+		BatchSize: m.cfg.BatchSize, Views: 2, Workers: m.cfg.Workers,
+		Seed: m.cfg.Seed, Augment: m.augmentConfig(size),
+	})
+	if err != nil {
+		return err
+	}
+	defer ld.Close()
+	if m.RunDir != "" {
+		if err := os.MkdirAll(m.RunDir, 0o755); err != nil {
+			return err
+		}
+		if err := m.trimMetrics(); err != nil {
+			return err
+		}
+	}
+	m.net.Reserve(2 * m.cfg.BatchSize)
+
+	for m.state.Stage < m.cfg.Stages() {
+		s := m.state.Stage
+		if m.state.Epoch == 0 && m.state.Pos == 0 && s > 0 {
+			if err := m.tr.StartStage(s+1, m.cfg.StageOutDim(s)); err != nil {
+				return err
+			}
+		}
+		table := m.cfg.LRTable(s)
+		for m.state.Epoch < m.cfg.Epochs[s] {
+			if err := m.epoch(ctx, ld, table[m.state.Epoch], train.Len()); err != nil {
+				return err
+			}
+			stageEnd := m.state.Epoch == m.cfg.Epochs[s]
+			if stageEnd {
+				m.state.Stage, m.state.Epoch = s+1, 0
+				m.state.Done = m.state.Stage == m.cfg.Stages()
+				if err := m.checkpoint(fmt.Sprintf("stage%d.safetensors", s+1)); err != nil {
+					return err
+				}
+				break
+			}
+			if m.cfg.CheckpointEvery > 0 && m.globalEpoch()%m.cfg.CheckpointEvery == 0 {
+				if err := m.checkpoint(""); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Model) globalEpoch() int {
+	g := m.state.Epoch
+	for s := 0; s < m.state.Stage && s < len(m.cfg.Epochs); s++ {
+		g += m.cfg.Epochs[s]
+	}
+	return g
+}
+
+// epoch trains one epoch (or its rest, after a mid-epoch stop).
+func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int) error {
+	st := &m.state
+	global := m.globalEpoch()
+	it, err := ld.Epoch(ctx, global, st.Pos)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	label := fmt.Sprintf("stage %d epoch %d/%d", st.Stage+1, st.Epoch+1, m.cfg.Epochs[st.Stage])
+	bar := progress.New(m.Progress, label, int64(n), "img")
+	bar.Set(int64(st.Pos), 0)
+	start := time.Now()
+	startPos := st.Pos
+	for {
+		if ctx.Err() != nil {
+			bar.Finish()
+			if err := m.checkpoint(""); err != nil {
+				return fmt.Errorf("%w (and the checkpoint failed: %v)", ctx.Err(), err)
+			}
+			return ctx.Err()
+		}
+		b, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				continue // the loop head saves and returns
+			}
+			return err
+		}
+		loss, err := m.tr.Step(b.X, b.Views*b.N, lr)
+		st.Pos += b.N
+		b.Release()
+		if err != nil {
+			return err
+		}
+		st.LossSum += loss
+		st.Steps++
+		bar.SetExtra(fmt.Sprintf("loss %.4f lr %.3g", st.LossSum/float64(st.Steps), lr))
+		bar.Set(int64(st.Pos), 0)
+	}
+	bar.Finish()
+	secs := time.Since(start).Seconds()
+	es := EpochStats{Stage: st.Stage + 1, Epoch: st.Epoch, GlobalEpoch: global, LR: lr, Images: n, Seconds: secs}
+	if st.Steps > 0 {
+		es.Loss = st.LossSum / float64(st.Steps)
+	}
+	if secs > 0 {
+		es.ImagesPerSec = float64(st.Pos-startPos) / secs
+	}
+	st.Epoch++
+	st.Pos, st.LossSum, st.Steps = 0, 0, 0
+	if err := m.logMetrics(es); err != nil {
+		return err
+	}
+	if m.OnEpoch != nil {
+		m.OnEpoch(es)
+	}
+	return nil
+}
+
+// checkpointMeta is what a checkpoint stores besides the weights.
+type checkpointMeta struct {
+	Config Config `json:"config"`
+	State  State  `json:"state"`
+}
+
+// checkpoint writes RunDir/checkpoint.safetensors and, when extra is set,
+// a copy under that name. Without a RunDir it does nothing.
+func (m *Model) checkpoint(extra string) error {
+	if m.RunDir == "" {
+		return nil
+	}
+	if err := m.Save(filepath.Join(m.RunDir, "checkpoint.safetensors")); err != nil {
+		return err
+	}
+	if extra != "" {
+		return m.Save(filepath.Join(m.RunDir, extra))
+	}
+	return nil
+}
+
+// Save writes the model, its optimiser state, its configuration and its
+// training state to path (safetensors with PyTorch state_dict names; the
+// write is atomic).
+func (m *Model) Save(path string) error {
+	if m.net == nil {
+		return errors.New("save: the model has not been built (call Fit first)")
+	}
+	js, err := json.Marshal(checkpointMeta{Config: m.cfg, State: m.state})
+	if err != nil {
+		return err
+	}
+	g := m.globalEpoch()
+	return engine.SaveCheckpoint(path, m.net, m.tr.Opt, engine.CheckpointMeta{Epoch: g, Config: js})
+}
+
+// LoadOptions adjusts a loaded model's run-time settings.
+type LoadOptions struct {
+	Device  string // "" keeps the saved one
+	Threads int    // 0 keeps the saved one
+	Workers int    // 0 keeps the saved one
+}
+
+// Load reads a model saved by Save (or a run's checkpoint). Fit on it
+// resumes training; Transform embeds. logf (nil = silent) hears which
+// backend runs it.
+func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	m := &Model{Logf: logf}
+	m.cfg = Config{Device: o.Device, Threads: o.Threads}.Defaults()
+	be, err := m.backend()
+	if err != nil {
+		return nil, err
+	}
+	net, opt, meta, err := engine.LoadCheckpoint(path, be, engine.Options{})
+	if err != nil {
+		return nil, err
+	}
+	var cm checkpointMeta
+	if err := json.Unmarshal(meta.Config, &cm); err != nil || len(cm.Config.Epochs) == 0 {
+		return nil, fmt.Errorf("%s: not a tsimcne run checkpoint (no configuration in its metadata)", path)
+	}
+	m.cfg, m.state = cm.Config.Defaults(), cm.State
+	if o.Device != "" {
+		m.cfg.Device = o.Device
+	}
+	if o.Threads > 0 {
+		m.cfg.Threads = o.Threads
+	}
+	if o.Workers > 0 {
+		m.cfg.Workers = o.Workers
+	}
+	if err := m.cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m.net, m.size = net, net.Options().ImageSize
+	m.tr = engine.NewTrainer(net, m.cfg.Metric)
+	m.tr.Opt = opt
+	return m, nil
+}
+
+// SetLogf sets the notice function used while loading weights lazily.
+func (m *Model) SetLogf(f func(string, ...any)) {
+	if f != nil {
+		m.Logf = f
+	}
+}
