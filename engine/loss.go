@@ -45,14 +45,32 @@ func parallelRows(n int, fn func(lo, hi int)) {
 // Squared distances are summed directly (never via sqrt), in float64.
 // If dz is non-nil it receives dL/dz.
 func CauchyInfoNCE(z []float32, n, d int, dz []float32) (float64, error) {
+	return cauchyInfoNCE(z, n, d, dz, nil)
+}
+
+// lossScratch holds the n×n coefficient matrix and per-anchor losses so a
+// training loop does not allocate them every step.
+type lossScratch struct{ a, losses []float64 }
+
+func (s *lossScratch) get(n int) ([]float64, []float64) {
+	if s == nil {
+		return make([]float64, n*n), make([]float64, n)
+	}
+	if len(s.a) < n*n {
+		s.a = make([]float64, n*n)
+		s.losses = make([]float64, n)
+	}
+	return s.a[:n*n], s.losses[:n]
+}
+
+func cauchyInfoNCE(z []float32, n, d int, dz []float32, sc *lossScratch) (float64, error) {
 	if err := checkPairs(z, n, d, dz); err != nil {
 		return 0, err
 	}
 	half := n / 2
 	// a[i][k] is the coefficient of (z_i − z_k) in ∂L_i/∂z_i / 2:
 	// q_ip·[k=p] − P_ik·q_ik with P_ik = q_ik/S_i.
-	a := make([]float64, n*n)
-	losses := make([]float64, n)
+	a, losses := sc.get(n)
 	parallelRows(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			p := (i + half) % n
@@ -118,6 +136,10 @@ func CauchyInfoNCE(z []float32, n, d int, dz []float32) (float64, error) {
 // 1e-12), logits are cosine/τ, and each anchor's positive is scored against
 // the other n−1 views with a log-sum-exp.
 func CosineInfoNCE(z []float32, n, d int, tau float64, dz []float32) (float64, error) {
+	return cosineInfoNCE(z, n, d, tau, dz, nil)
+}
+
+func cosineInfoNCE(z []float32, n, d int, tau float64, dz []float32, sc *lossScratch) (float64, error) {
 	if err := checkPairs(z, n, d, dz); err != nil {
 		return 0, err
 	}
@@ -139,8 +161,7 @@ func CosineInfoNCE(z []float32, n, d int, tau float64, dz []float32) (float64, e
 		}
 	}
 	// b[i][k] = softmax_ik − [k = p], the gradient of L_i w.r.t. logit l_ik.
-	b := make([]float64, n*n)
-	losses := make([]float64, n)
+	b, losses := sc.get(n)
 	parallelRows(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			p := (i + half) % n

@@ -59,6 +59,7 @@ type Model struct {
 	scratch            [3]Buf
 	ws                 workspace
 	zHost, dzHost      []float32
+	lossSc             lossScratch
 	maxAct             int
 
 	// Prof, when non-nil, accumulates per-layer wall time.
@@ -490,9 +491,9 @@ func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
 	var err error
 	switch kind {
 	case "", "euclidean":
-		l, err = CauchyInfoNCE(z, n, m.outDim, dz)
+		l, err = cauchyInfoNCE(z, n, m.outDim, dz, &m.lossSc)
 	case "cosine":
-		l, err = CosineInfoNCE(z, n, m.outDim, 0.5, dz)
+		l, err = cosineInfoNCE(z, n, m.outDim, 0.5, dz, &m.lossSc)
 	default:
 		err = fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
 	}
