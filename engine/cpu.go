@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/tsimcne/tsimcne-go/engine/blas"
@@ -47,6 +48,18 @@ func NewCPU(o CPUOptions) (*CPU, error) {
 
 // Name says "cpu" and which GEMM runs.
 func (c *CPU) Name() string { return "cpu: " + c.gemm.Name() }
+
+// Describe is the line a program should log at start-up: the backend, its
+// GEMM and, when the pure-Go fallback runs, why.
+func (c *CPU) Describe() string {
+	if c.Fallback != "" {
+		return c.Name() + " (" + c.Fallback + ")"
+	}
+	return c.Name()
+}
+
+// UsingOpenBLAS reports whether GEMMs run on OpenBLAS.
+func (c *CPU) UsingOpenBLAS() bool { return strings.HasPrefix(c.gemm.Name(), "OpenBLAS") }
 
 // GEMMName is the GEMM implementation alone, e.g. "pure-Go GEMM, 2 threads".
 func (c *CPU) GEMMName() string { return c.gemm.Name() }

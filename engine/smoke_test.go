@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +38,30 @@ func TestSmokeTrainTiny(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("step %d loss %.5f", i, l)
+	}
+}
+
+// TestBackendReportsGEMM checks that the program can tell which GEMM runs,
+// and that forcing the pure-Go path works (TSIMCNE_GEMM=go or GEMM "go").
+func TestBackendReportsGEMM(t *testing.T) {
+	t.Setenv("TSIMCNE_GEMM", "go")
+	be, err := NewCPU(CPUOptions{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if be.UsingOpenBLAS() || !strings.Contains(be.Describe(), "pure-Go") {
+		t.Errorf("TSIMCNE_GEMM=go: %s", be.Describe())
+	}
+	t.Setenv("TSIMCNE_GEMM", "")
+	be, err = NewCPU(CPUOptions{Threads: 2, GEMM: "auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("auto: %s", be.Describe())
+	if !be.UsingOpenBLAS() && be.Fallback == "" {
+		t.Error("pure-Go GEMM in use without a reason")
+	}
+	if _, err := NewCPU(CPUOptions{GEMM: "cublas"}); err == nil {
+		t.Error("unknown GEMM accepted")
 	}
 }

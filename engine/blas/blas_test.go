@@ -1,8 +1,12 @@
 package blas
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -116,5 +120,30 @@ func BenchmarkSgemm(b *testing.B) {
 	b.Run("go", func(b *testing.B) { benchGemm(b, NewGo(2)) })
 	if ob, err := OpenBLAS(2); err == nil {
 		b.Run("openblas", func(b *testing.B) { benchGemm(b, ob) })
+	}
+}
+
+// TestFallbackWithoutOpenBLAS re-runs this test binary with OpenBLAS made
+// unloadable and checks that "auto" falls back to pure Go and says why.
+func TestFallbackWithoutOpenBLAS(t *testing.T) {
+	if os.Getenv("BLAS_FALLBACK_CHILD") == "1" {
+		g, why, err := New("auto", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("GEMM=%s REASON=%s\n", g.Name(), why)
+		if _, _, err := New("openblas", 2); err == nil {
+			t.Fatal("explicit openblas succeeded without the library")
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestFallbackWithoutOpenBLAS$", "-test.v")
+	cmd.Env = append(os.Environ(), "BLAS_FALLBACK_CHILD=1", EnvLib+"=/nonexistent/libopenblas.so.0", EnvGEMM+"=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "GEMM=pure-Go") || !strings.Contains(string(out), "OpenBLAS unavailable") {
+		t.Fatalf("fallback not reported:\n%s", out)
 	}
 }

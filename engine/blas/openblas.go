@@ -28,6 +28,11 @@ var (
 // libNames are tried in order; Debian's libopenblas0 provides the first.
 var libNames = []string{"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0"}
 
+// EnvLib names the OpenBLAS library file(s) to try instead of libNames
+// (comma-separated). Pointing it at a missing file simulates a machine
+// without OpenBLAS, so the fallback path can be tested anywhere.
+const EnvLib = "TSIMCNE_OPENBLAS_LIB"
+
 // EnvCoreType overrides OPENBLAS_CORETYPE for the engine's OpenBLAS, e.g.
 // "SkylakeX"; "auto" (or unset) keeps an existing OPENBLAS_CORETYPE and
 // otherwise picks SkylakeX on AVX-512 CPUs.
@@ -93,7 +98,11 @@ func loadOpenBLAS() {
 	quietThreads()
 	var lib uintptr
 	var errs []string
-	for _, name := range libNames {
+	names := libNames
+	if v := strings.TrimSpace(os.Getenv(EnvLib)); v != "" {
+		names = strings.Split(v, ",")
+	}
+	for _, name := range names {
 		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err == nil {
 			lib = h
