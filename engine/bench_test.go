@@ -40,7 +40,9 @@ func peakRSS() float64 {
 // BenchmarkTrainStep measures one t-SimCNE training step of resnet18_simclr
 // (forward of both views, Cauchy loss, backward, SGD) on two threads.
 // images/s counts every view. TSIMCNE_BENCH_ARCH picks another backbone;
-// TSIMCNE_PROFILE=1 prints a per-layer time table.
+// TSIMCNE_PROFILE=1 prints a per-layer time table; TSIMCNE_BENCH_SIZES
+// (e.g. "64,256,512") picks the batch sizes; TSIMCNE_BENCH_COLS sets the
+// im2col workspace limit in floats.
 func BenchmarkTrainStep(b *testing.B) {
 	arch := os.Getenv("TSIMCNE_BENCH_ARCH")
 	if arch == "" {
@@ -64,7 +66,8 @@ func BenchmarkTrainStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			m, err := NewModel(be, Options{Arch: arch, Seed: 1})
+			cols, _ := strconv.Atoi(os.Getenv("TSIMCNE_BENCH_COLS"))
+			m, err := NewModel(be, Options{Arch: arch, Seed: 1, ColsLimit: cols})
 			if err != nil {
 				b.Fatal(err)
 			}

