@@ -1,0 +1,182 @@
+// Command embed maps every image of a packed dataset with a trained model
+// and writes the map as an Arrow IPC file, plus optional plots.
+//
+//	embed RUN_DIR DATA -o emb.arrow [--plot emb.png] [--features]
+//
+// The Arrow file has the columns index (dataset order), label, class
+// (dictionary of class names), x and y (or embedding for out_dim ≠ 2) and,
+// with --features, features (the 512-D backbone output). With labels, embed
+// prints the kNN accuracy of the map (k = 15, stratified test split).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/knn"
+	"github.com/tsimcne/tsimcne-go/plot"
+	"github.com/tsimcne/tsimcne-go/tsimcne"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "embed:", err)
+		os.Exit(1)
+	}
+}
+
+type flags struct {
+	out, plotPath, device string
+	features, quiet, noKNN bool
+	threads, workers, batch int
+}
+
+func newRoot() *cobra.Command {
+	var f flags
+	c := &cobra.Command{
+		Use:   "embed RUN_DIR|CHECKPOINT DATA -o emb.arrow",
+		Short: "Embed a packed dataset with a trained model into an Arrow file and a plot",
+		Example: `  embed runs/mnist mnist.tscn -o mnist.arrow --plot mnist.png
+  python -c "import pyarrow.ipc as ipc; print(ipc.open_file('mnist.arrow').read_pandas().head())"`,
+		Args:          cobra.ExactArgs(2),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(cmd, args[0], args[1], &f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&f.out, "output", "o", "", "Arrow IPC file to write (required)")
+	fl.StringVar(&f.plotPath, "plot", "", "also draw the map as PNG here (and the loss curve next to it as NAME-loss.png)")
+	fl.BoolVar(&f.features, "features", false, "add the backbone features as a fixed-size list column")
+	fl.BoolVar(&f.noKNN, "no-knn", false, "skip the kNN accuracy")
+	fl.StringVar(&f.device, "device", "", "auto, cpu or cuda (default: as trained)")
+	fl.IntVar(&f.threads, "threads", 0, "GEMM threads (default: as trained)")
+	fl.IntVar(&f.workers, "workers", 0, "loader goroutines (default: as trained)")
+	fl.IntVar(&f.batch, "batch", 0, "images per forward pass (default: twice the training batch)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
+	c.MarkFlagRequired("output")
+	return c
+}
+
+func run(cmd *cobra.Command, model, data string, f *flags) error {
+	ctx := cmd.Context()
+	stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	ckpt, runDir := model, ""
+	if st, err := os.Stat(model); err == nil && st.IsDir() {
+		runDir, ckpt = model, filepath.Join(model, "checkpoint.safetensors")
+	}
+	m, err := tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: f.device, Threads: f.threads, Workers: f.workers}, logf)
+	if err != nil {
+		return err
+	}
+	if !m.State().Done {
+		logf("warning: %s is a checkpoint of an unfinished run (stage %d, epoch %d)", ckpt, m.State().Stage+1, m.State().Epoch)
+	}
+	ds, err := tsimcne.OpenPacked(data, 0)
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	if !f.quiet {
+		m.Progress = stderr
+	}
+	t0 := time.Now()
+	emb, err := m.Transform(ctx, ds, tsimcne.TransformOptions{Features: f.features, BatchSize: f.batch})
+	if err != nil {
+		return err
+	}
+	secs := time.Since(t0).Seconds()
+
+	cfg := m.Config()
+	meta := map[string]string{
+		"model":          cfg.Backbone,
+		"stage_epochs":   joinInts(cfg.Epochs),
+		"seed":           strconv.FormatUint(cfg.Seed, 10),
+		"metric":         cfg.Metric,
+		"batch_size":     strconv.Itoa(cfg.BatchSize),
+		"source_dataset": data,
+		"source_kind":    ds.Reader().Schema().Source.Kind,
+		"checkpoint":     ckpt,
+		"created_by":     "embed",
+	}
+	note := ""
+	if !f.noKNN && hasLabels(emb) && emb.N >= 14 {
+		acc, testSize, err := knn.Score(emb.Y, emb.Dim, emb.Labels, knn.DefaultSplitSeed)
+		if err != nil {
+			return fmt.Errorf("kNN accuracy: %w", err)
+		}
+		meta["knn_accuracy"] = strconv.FormatFloat(acc, 'f', 4, 64)
+		note = fmt.Sprintf("kNN accuracy %.3f (k=15, %d test points)", acc, testSize)
+		fmt.Fprintf(stdout, "kNN accuracy of the map: %.4f (k = 15, stratified test split of %d of %d images)\n", acc, testSize, emb.N)
+	}
+	out := &embedio.Embedding{Labels: emb.Labels, Classes: emb.Classes, Coords: emb.Y, Dim: emb.Dim,
+		Features: emb.Features, FeatureDim: emb.FeatureDim, Meta: meta}
+	if err := embedio.Write(f.out, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "embedded %d images in %.1fs -> %s\n", emb.N, secs, f.out)
+	if f.plotPath != "" {
+		if emb.Dim != 2 {
+			logf("--plot: the map has %d dimensions; plotting needs 2", emb.Dim)
+		} else {
+			title := fmt.Sprintf("t-SimCNE map of %s (%d images)", filepath.Base(data), emb.N)
+			if err := plot.Scatter(f.plotPath, emb.Y, emb.Labels, emb.Classes, plot.ScatterOptions{Title: title, Note: note}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "map -> %s\n", f.plotPath)
+			if runDir != "" {
+				lossPath := strings.TrimSuffix(f.plotPath, filepath.Ext(f.plotPath)) + "-loss.png"
+				if err := lossPlot(runDir, cfg, lossPath); err != nil {
+					logf("loss plot: %v", err)
+				} else {
+					fmt.Fprintf(stdout, "loss curve -> %s\n", lossPath)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hasLabels(e *tsimcne.Embedding) bool {
+	for _, l := range e.Labels {
+		if l != e.Labels[0] {
+			return true
+		}
+	}
+	return false
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+
+// lossPlot draws the run's loss curve from its metrics log.
+func lossPlot(runDir string, cfg tsimcne.Config, path string) error {
+	ms, err := tsimcne.ReadMetrics(runDir)
+	if err != nil {
+		return err
+	}
+	if len(ms) == 0 {
+		return errors.New("the metrics log is empty")
+	}
+	return tsimcne.LossPlot(ms, cfg, path)
+}

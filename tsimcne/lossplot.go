@@ -1,0 +1,25 @@
+package tsimcne
+
+import "github.com/tsimcne/tsimcne-go/plot"
+
+// LossPlot draws the loss and learning-rate curves of a run's metrics log
+// as a PNG, with the stage boundaries of cfg marked.
+func LossPlot(ms []EpochStats, cfg Config, path string) error {
+	loss := plot.Series{Name: "loss (epoch mean)", Panel: 0}
+	lr := plot.Series{Name: "learning rate", Panel: 1}
+	for _, e := range ms {
+		x := float64(e.GlobalEpoch + 1)
+		loss.X, loss.Y = append(loss.X, x), append(loss.Y, e.Loss)
+		lr.X, lr.Y = append(lr.X, x), append(lr.Y, e.LR)
+	}
+	var ends []float64
+	sum := 0
+	for _, e := range cfg.Epochs[:len(cfg.Epochs)-1] {
+		sum += e
+		ends = append(ends, float64(sum)+0.5)
+	}
+	return plot.LossCurve(path, []plot.Series{loss, lr}, plot.LossOptions{
+		Title: "t-SimCNE training", StageEnds: ends,
+		StageNames: []string{"stage 1 (128-D)", "stage 2 (2-D output layer)", "stage 3 (all layers)"},
+	})
+}
