@@ -39,8 +39,8 @@ func main() {
 }
 
 type flags struct {
-	out, plotPath, device string
-	features, quiet, noKNN bool
+	out, plotPath, device   string
+	features, quiet, noKNN  bool
 	threads, workers, batch int
 }
 

@@ -42,11 +42,11 @@ func main() {
 
 type flags struct {
 	out, epochs, lr, warmup, backbone, metric, device string
-	batch, outDim, pretrainDim, workers, threads   int
-	imageSize, subset, every                       int
-	seed                                           uint64
-	resume, quiet                                  bool
-	scaleMin                                       float64
+	batch, outDim, pretrainDim, workers, threads      int
+	imageSize, subset, every                          int
+	seed                                              uint64
+	resume, quiet                                     bool
+	scaleMin                                          float64
 }
 
 func newRoot() *cobra.Command {
