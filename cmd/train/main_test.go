@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/source"
+	"github.com/tsimcne/tsimcne-go/pack"
+	"github.com/tsimcne/tsimcne-go/source/sourcetest"
+)
+
+// The CLI tests run the real binaries: pack a small generated CIFAR-10
+// dataset, train a narrow network for a few short epochs, embed.
+
+var bins string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tsimcne-bin")
+	if err != nil {
+		panic(err)
+	}
+	bins = dir
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../../cmd/train", "../../cmd/embed")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		panic("building the binaries: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// smallData packs 6×50 = 300 CIFAR-format images.
+func smallData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "cifar")
+	if _, _, err := sourcetest.WriteCIFAR10(src, 50, 7); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := source.Open([]string{src}, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	out := filepath.Join(dir, "small.tscn")
+	if _, err := pack.Pack(t.Context(), ds, []string{src}, out, pack.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// trainArgs is a run small enough for a test: 300 images of 16×16, batch
+// 50, a 4-wide ResNet, [3, 2, 2] epochs, two threads.
+func trainArgs(data, runDir string) []string {
+	return []string{data, "-o", runDir, "-q", "--backbone", "resnet_w4_b1111_h32", "--epochs", "3,2,2",
+		"--batch", "50", "--image-size", "16", "--seed", "5", "--threads", "2", "--workers", "2",
+		"--pretrain-out-dim", "16", "--checkpoint-every", "1", "--lr", "0.05,0.05,0.01"}
+}
+
+func runBin(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bins, name), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func mustBin(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := runBin(t, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestTrainEmbedEndToEnd(t *testing.T) {
+	data := smallData(t)
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	mustBin(t, "train", trainArgs(data, run)...)
+	for _, f := range []string{"config.json", "metrics.csv", "checkpoint.safetensors", "stage1.safetensors", "stage2.safetensors", "stage3.safetensors", "loss.png"} {
+		if _, err := os.Stat(filepath.Join(run, f)); err != nil {
+			t.Errorf("run directory lacks %s", f)
+		}
+	}
+	metrics, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
+	if lines := strings.Count(string(metrics), "\n"); lines != 1+7 {
+		t.Fatalf("metrics.csv has %d lines, want a header and 7 epochs:\n%s", lines, metrics)
+	}
+	arrow := filepath.Join(dir, "emb.arrow")
+	out := mustBin(t, "embed", run, data, "-o", arrow, "--plot", filepath.Join(dir, "emb.png"), "--features", "-q")
+	if !strings.Contains(out, "kNN accuracy of the map") {
+		t.Errorf("embed did not report the kNN accuracy:\n%s", out)
+	}
+	e, err := embedio.Read(arrow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Len() != 300 || e.Dim != 2 || e.FeatureDim != 32 || len(e.Classes) != 10 {
+		t.Fatalf("embedding: %d rows, dim %d, features %d, %d classes", e.Len(), e.Dim, e.FeatureDim, len(e.Classes))
+	}
+	for i, ix := range e.Index {
+		if ix != int64(i) {
+			t.Fatalf("row %d holds index %d: rows are not in dataset order", i, ix)
+		}
+	}
+	if e.Meta["model"] != "resnet_w4_b1111_h32" || e.Meta["stage_epochs"] != "3,2,2" || e.Meta["seed"] != "5" {
+		t.Errorf("metadata %v", e.Meta)
+	}
+	for _, p := range []string{"emb.png", "emb-loss.png"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("no %s", p)
+		}
+	}
+
+	// The same seed gives the same embedding bit for bit.
+	run2 := filepath.Join(dir, "run2")
+	mustBin(t, "train", trainArgs(data, run2)...)
+	arrow2 := filepath.Join(dir, "emb2.arrow")
+	mustBin(t, "embed", run2, data, "-o", arrow2, "-q")
+	e2, err := embedio.Read(arrow2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range e.Coords {
+		if e.Coords[i] != e2.Coords[i] {
+			t.Fatalf("same seed, different embedding at %d: %v vs %v", i, e.Coords[i], e2.Coords[i])
+		}
+	}
+}
+
+// TestResumeAfterSIGKILL kills training in the middle of an epoch, resumes
+// it, and requires the final weights to equal an uninterrupted run's.
+func TestResumeAfterSIGKILL(t *testing.T) { testResume(t, syscall.SIGKILL) }
+
+// TestResumeAfterInterrupt stops training with SIGINT (Ctrl-C), which saves
+// a mid-epoch checkpoint, and requires the same.
+func TestResumeAfterInterrupt(t *testing.T) { testResume(t, syscall.SIGINT) }
+
+func testResume(t *testing.T, sig syscall.Signal) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX signals")
+	}
+	data := smallData(t)
+	dir := t.TempDir()
+	// Batches of 10 give 30 steps per epoch, so a kill lands mid-epoch.
+	args := append(trainArgs(data, filepath.Join(dir, "killed")), "--batch", "10")
+	refArgs := append(trainArgs(data, filepath.Join(dir, "ref")), "--batch", "10")
+	mustBin(t, "train", refArgs...)
+	want, err := os.ReadFile(filepath.Join(dir, "ref", "stage3.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "killed")
+	killedMidEpoch := false
+	{
+		cmd := exec.Command(filepath.Join(bins, "train"), args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the second epoch's checkpoint, then kill somewhere inside
+		// the next epoch.
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
+			if strings.Count(string(b), "\n") >= 3 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(150 * time.Millisecond)
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if err == nil {
+			t.Fatal("training finished before it could be killed; the test needs a slower run")
+		}
+		if ee, ok := err.(*exec.ExitError); sig == syscall.SIGINT && (!ok || ee.ExitCode() != 130) {
+			t.Fatalf("after Ctrl-C train exited with %v, want status 130", err)
+		}
+		b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
+		killedMidEpoch = strings.Count(string(b), "\n") < 8
+		out, err := runBin(t, "train", "--resume", "-o", run, data)
+		if err != nil || !strings.Contains(out, "resuming") {
+			t.Fatalf("resume: %v\n%s", err, out)
+		}
+	}
+	if !killedMidEpoch {
+		t.Fatal("the kill did not interrupt the run")
+	}
+	got, err := os.ReadFile(filepath.Join(run, "stage3.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the resumed run's final checkpoint differs from the uninterrupted run's")
+	}
+	// The metrics log has each epoch once.
+	b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
+	if n := strings.Count(string(b), "\n"); n != 8 {
+		t.Fatalf("metrics.csv of the resumed run has %d lines, want 8:\n%s", n, b)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	data := smallData(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		bin  string
+		args []string
+		want string
+	}{
+		{"train", []string{data}, "-o RUN_DIR is required"},
+		{"train", []string{filepath.Join(dir, "missing.tscn"), "-o", dir + "/r"}, "no such file"},
+		{"train", []string{data, "-o", dir + "/r", "--epochs", "10,x"}, "--epochs"},
+		{"train", []string{data, "-o", dir + "/r", "--epochs", "1,2"}, "one value (stage 1 only) or three"},
+		{"train", []string{data, "-o", dir + "/r", "--backbone", "vgg"}, "unknown backbone"},
+		{"train", []string{data, "-o", dir + "/r", "--device", "tpu"}, "device"},
+		{"train", []string{"--resume", "-o", dir + "/none", data}, "resume"},
+		{"embed", []string{dir + "/none", data, "-o", dir + "/e.arrow"}, "no such file"},
+		{"embed", []string{data, data, "-o", dir + "/e.arrow"}, ""},
+	} {
+		out, err := runBin(t, c.bin, c.args...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%s %v: %v, output %q; want an error containing %q", c.bin, c.args, err, out, c.want)
+		}
+	}
+	if _, err := os.Stat(dir + "/e.arrow"); err == nil {
+		t.Error("a failed embed left an output file")
+	}
+}
