@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
-	"github.com/tsimcne/tsimcne-go/source"
 	"github.com/tsimcne/tsimcne-go/pack"
+	"github.com/tsimcne/tsimcne-go/source"
 	"github.com/tsimcne/tsimcne-go/source/sourcetest"
 )
 
