@@ -12,6 +12,7 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/engine"
+	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/internal/progress"
 	"github.com/tsimcne/tsimcne-go/loader"
 )
@@ -344,7 +345,20 @@ func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error)
 		logf = func(string, ...any) {}
 	}
 	m := &Model{Logf: logf}
-	m.cfg = Config{Device: o.Device, Threads: o.Threads}.Defaults()
+	// The run's configuration decides the backend (its thread count too:
+	// reductions split by thread, so the same count reproduces the same
+	// bits), so it is read before the weights.
+	saved, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	m.cfg = Config{Device: saved.Device, Threads: saved.Threads}.Defaults()
+	if o.Device != "" {
+		m.cfg.Device = o.Device
+	}
+	if o.Threads > 0 {
+		m.cfg.Threads = o.Threads
+	}
 	be, err := m.backend()
 	if err != nil {
 		return nil, err
@@ -374,6 +388,22 @@ func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error)
 	m.tr = engine.NewTrainer(net, m.cfg.Metric)
 	m.tr.Opt = opt
 	return m, nil
+}
+
+// readConfig reads the run configuration stored in a checkpoint's metadata.
+func readConfig(path string) (Config, error) {
+	_, meta, err := safetensors.Read(path)
+	if err != nil {
+		return Config{}, err
+	}
+	var em struct {
+		Config json.RawMessage `json:"config"`
+	}
+	var cm checkpointMeta
+	if err := json.Unmarshal([]byte(meta["tsimcne"]), &em); err != nil || json.Unmarshal(em.Config, &cm) != nil || len(cm.Config.Epochs) == 0 {
+		return Config{}, fmt.Errorf("%s: not a tsimcne run checkpoint (no configuration in its metadata)", path)
+	}
+	return cm.Config, nil
 }
 
 // SetLogf sets the notice function used while loading weights lazily.
