@@ -1,14 +1,25 @@
 package tsimcne
 
-import "github.com/tsimcne/tsimcne-go/plot"
+import (
+	"math"
+
+	"github.com/tsimcne/tsimcne-go/plot"
+)
 
 // LossPlot draws the loss and learning-rate curves of a run's metrics log
 // as a PNG, with the stage boundaries of cfg marked.
 func LossPlot(ms []EpochStats, cfg Config, path string) error {
 	loss := plot.Series{Name: "loss (epoch mean)", Panel: 0}
 	lr := plot.Series{Name: "learning rate", Panel: 1}
-	for _, e := range ms {
+	for i, e := range ms {
 		x := float64(e.GlobalEpoch + 1)
+		if i > 0 && e.Stage != ms[i-1].Stage {
+			// The loss changes meaning at a stage switch (128-D to 2-D):
+			// break the lines there rather than draw a jump.
+			nan := math.NaN()
+			loss.X, loss.Y = append(loss.X, x-0.5), append(loss.Y, nan)
+			lr.X, lr.Y = append(lr.X, x-0.5), append(lr.Y, nan)
+		}
 		loss.X, loss.Y = append(loss.X, x), append(loss.Y, e.Loss)
 		lr.X, lr.Y = append(lr.X, x), append(lr.Y, e.LR)
 	}
