@@ -78,10 +78,13 @@ type Options struct {
 	BatchSize int  // images per batch (each gives Views rows); 0 = 512
 	Views     int  // views per image: 2 for training, 1 for embedding; 0 = 2
 	DropLast  bool // drop the last partial batch (kept by default, as the reference)
-	Workers   int  // augmentation goroutines; 0 = GOMAXPROCS
+	// Workers is the number of goroutines that read, decode and augment;
+	// 0 = GOMAXPROCS. When the model trains on the same CPU, fewer leave it
+	// room: at 32×32 one worker makes about 30,000 image pairs per second.
+	Workers int
 	// Slots is the number of batch buffers: batches being filled plus those
 	// the caller holds. 0 = 3. A caller that holds k batches at once needs
-	// Slots > k, or the pipeline waits for a Release.
+	// Slots > k (with every slot held, Next fails instead of waiting forever).
 	Slots int
 	// ItemSize is the number of images a worker takes at a time; 0 = 32.
 	ItemSize int
