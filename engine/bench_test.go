@@ -80,6 +80,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			if os.Getenv("TSIMCNE_PROFILE") != "" {
 				m.Prof = NewProfile()
 			}
+			be.GEMMStats(true)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -90,8 +91,11 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(2*n*b.N)/b.Elapsed().Seconds(), "images/s")
 			b.ReportMetric(peakRSS()/(1<<20), "peak-MB")
+			gt, gf := be.GEMMStats(true)
+			b.ReportMetric(100*gt.Seconds()/b.Elapsed().Seconds(), "%gemm")
+			b.ReportMetric(gf/gt.Seconds()/1e9, "gemm-GFLOP/s")
 			if m.Prof != nil {
-				fmt.Fprintf(os.Stderr, "\n%s 2x%d on %s:\n", arch, n, be.Name())
+				fmt.Fprintf(os.Stderr, "\n%s 2x%d on %s:\n", arch, n, be.Describe())
 				m.Prof.Write(os.Stderr, b.N)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tsimcne/tsimcne-go/engine/blas"
 )
@@ -30,6 +31,9 @@ type CPU struct {
 	partial [][]float64
 	small   []float32
 	mu      sync.Mutex
+	// gemmTime and gemmFlops accumulate over all Gemm calls (see GEMMStats).
+	gemmTime  time.Duration
+	gemmFlops float64
 }
 
 // NewCPU builds the CPU backend. It fails only when OpenBLAS is explicitly
@@ -58,6 +62,17 @@ func (c *CPU) Describe() string {
 	return c.Name()
 }
 
+// GEMMStats returns the wall time spent in Gemm and the floating-point
+// operations it performed since the last reset, and resets them if asked;
+// the benchmark uses them to separate GEMM time from everything else.
+func (c *CPU) GEMMStats(reset bool) (time.Duration, float64) {
+	t, f := c.gemmTime, c.gemmFlops
+	if reset {
+		c.gemmTime, c.gemmFlops = 0, 0
+	}
+	return t, f
+}
+
 // UsingOpenBLAS reports whether GEMMs run on OpenBLAS.
 func (c *CPU) UsingOpenBLAS() bool { return strings.HasPrefix(c.gemm.Name(), "OpenBLAS") }
 
@@ -82,7 +97,10 @@ func (c *CPU) Zero(b Buf, n int) { clear(b.host[:n]) }
 // Gemm runs on the configured SGEMM.
 func (c *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buf, aOff, lda int,
 	b Buf, bOff, ldb int, beta float32, cc Buf, cOff, ldc int) {
+	t0 := time.Now()
 	c.gemm.Sgemm(transA, transB, m, n, k, alpha, a.host[aOff:], lda, b.host[bOff:], ldb, beta, cc.host[cOff:], ldc)
+	c.gemmTime += time.Since(t0)
+	c.gemmFlops += 2 * float64(m) * float64(n) * float64(k)
 }
 
 // parallel splits [0,n) into one contiguous range per thread; small jobs
