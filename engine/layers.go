@@ -202,9 +202,18 @@ type workspace struct {
 	cols  Buf
 	wflip Buf
 	limit int
+	// minRows is the smallest number of GEMM rows per chunk (minChunkRows
+	// in models; tests lower it to exercise chunking).
+	minRows int
 }
 
+// minChunkRows keeps the GEMMs of deep layers (few pixels, wide kernels)
+// from being cut so thin that packing the weight matrix — done once per
+// GEMM call — costs a noticeable share of the multiply.
+const minChunkRows = 1024
+
 func (w *workspace) chunk(g ConvGeom) int {
-	per := g.OH * g.OW * g.ColWidth()
-	return max(1, w.limit/per)
+	pix := g.OH * g.OW
+	per := pix * g.ColWidth()
+	return max(1, w.limit/per, (w.minRows+pix-1)/pix)
 }

@@ -271,7 +271,7 @@ func (m *Model) Reserve(n int) {
 		m.scratch[i] = be.Alloc(n * m.maxAct)
 	}
 	cols := 0
-	ws := workspace{limit: m.opts.ColsLimit}
+	ws := workspace{limit: m.opts.ColsLimit, minRows: minChunkRows}
 	wflip := 0
 	for _, c := range m.convs() {
 		if !c.g.Direct() {
