@@ -465,18 +465,21 @@ func (c *CPU) AddMasked(dst, src, mask Buf, n int) {
 }
 
 // FlipConvWeight rotates the kernel by 180° and swaps in/out channels.
+// Each output row (one input channel of the original) is written
+// contiguously; rows are split across threads.
 func (c *CPU) FlipConvWeight(w Buf, oc, k, ch int, out Buf) {
 	ws, os := w.host, out.host
-	for o := 0; o < oc; o++ {
-		for y := 0; y < k; y++ {
-			for x := 0; x < k; x++ {
-				src := ws[((o*k+y)*k+x)*ch:][:ch]
-				for i, v := range src {
-					os[((i*k+(k-1-y))*k+(k-1-x))*oc+o] = v
+	kk := k * k
+	c.parallel(ch, 8, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			for t := 0; t < kk; t++ {
+				dst := os[(i*kk+(kk-1-t))*oc:][:oc]
+				for o := range dst {
+					dst[o] = ws[(o*kk+t)*ch+i]
 				}
 			}
 		}
-	}
+	})
 }
 
 // AvgPool averages over pixels, accumulating in float64.
