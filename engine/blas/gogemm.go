@@ -37,9 +37,13 @@ func NewGo(threads int) Gemm {
 
 type packBufs struct{ a, b []float32 }
 
+// Name implements Gemm.
 func (g *goGemm) Name() string { return fmt.Sprintf("pure-Go GEMM, %d threads", g.threads) }
+// Threads implements Gemm.
 func (g *goGemm) Threads() int { return g.threads }
 
+// Sgemm implements Gemm: it scales C by beta once, then splits the rows
+// (or, for wide products, the columns) of C across goroutines.
 func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {

@@ -157,6 +157,7 @@ func OpenBLAS(threads int) (Gemm, error) {
 	return &openBLAS{threads: threads, config: cfg}, nil
 }
 
+// Name implements Gemm, including how the kernel type was chosen.
 func (o *openBLAS) Name() string {
 	if o.config != "" && obCoreNote != "" {
 		return fmt.Sprintf("OpenBLAS (%s; %s), %d threads", o.config, obCoreNote, o.threads)
@@ -167,8 +168,10 @@ func (o *openBLAS) Name() string {
 	return fmt.Sprintf("OpenBLAS, %d threads", o.threads)
 }
 
+// Threads implements Gemm.
 func (o *openBLAS) Threads() int { return o.threads }
 
+// Sgemm implements Gemm with cblas_sgemm (CblasRowMajor).
 func (o *openBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
