@@ -39,6 +39,7 @@ type packBufs struct{ a, b []float32 }
 
 // Name implements Gemm.
 func (g *goGemm) Name() string { return fmt.Sprintf("pure-Go GEMM, %d threads", g.threads) }
+
 // Threads implements Gemm.
 func (g *goGemm) Threads() int { return g.threads }
 
