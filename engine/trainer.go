@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // Trainer runs t-SimCNE training steps: forward of both views in one batch,
 // the loss, backward, and the SGD update.
@@ -61,5 +58,3 @@ func (t *Trainer) StartStage(stage, outDim int) error {
 	t.Opt = NewOptimizer(t.Model.Backend())
 	return nil
 }
-
-var _ = time.Now
