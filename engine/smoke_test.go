@@ -32,12 +32,23 @@ func TestSmokeTrainTiny(t *testing.T) {
 	}
 	tr := NewTrainer(m, "euclidean")
 	x := randImages(2, 8, 32)
+	first := 0.0
 	for i := 0; i < 3; i++ {
 		l, err := tr.Step(x, 8, 0.05)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("step %d loss %.5f", i, l)
+		if i == 0 {
+			first = l
+		} else if i == 2 && l >= first {
+			t.Errorf("loss did not fall on a fixed batch: %.5f → %.5f", first, l)
+		}
+	}
+	// The cosine (SimCLR) metric trains through the same path.
+	tc := NewTrainer(m, "cosine")
+	if l, err := tc.Step(x, 8, 0.05); err != nil || !(l > 0) {
+		t.Errorf("cosine step: loss %v, %v", l, err)
 	}
 }
 
