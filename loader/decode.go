@@ -29,13 +29,17 @@ const maxDecodePixels = 1 << 26
 
 // decode decodes an encoded sample once; both views are then cut from it.
 func (d *decoder) decode(data []byte) (image.Image, error) {
-	d.rd.Reset(data)
-	cfg, _, err := image.DecodeConfig(&d.rd)
-	if err != nil {
-		return nil, err
+	w, h, ok := jpegSize(data)
+	if !ok { // not a JPEG (or no frame header found): ask the registered decoder
+		d.rd.Reset(data)
+		cfg, _, err := image.DecodeConfig(&d.rd)
+		if err != nil {
+			return nil, err
+		}
+		w, h = cfg.Width, cfg.Height
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxDecodePixels {
-		return nil, fmt.Errorf("image header says %dx%d pixels (limit %d)", cfg.Width, cfg.Height, maxDecodePixels)
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > maxDecodePixels {
+		return nil, fmt.Errorf("image header says %dx%d pixels (limit %d)", w, h, maxDecodePixels)
 	}
 	d.rd.Reset(data)
 	m, _, err := image.Decode(&d.rd)
@@ -46,6 +50,42 @@ func (d *decoder) decode(data []byte) (image.Image, error) {
 		return nil, fmt.Errorf("empty %dx%d image", b.Dx(), b.Dy())
 	}
 	return m, nil
+}
+
+// jpegSize reads the frame size from a JPEG's SOF segment by walking the
+// marker segments, without allocating (image.DecodeConfig would build a
+// whole decoder, ≈ 18 KB, per image). ok is false when data is not a JPEG
+// or has no frame header before the end.
+func jpegSize(data []byte) (w, h int, ok bool) {
+	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
+		return 0, 0, false
+	}
+	i := 2
+	for i+4 <= len(data) {
+		if data[i] != 0xFF {
+			return 0, 0, false
+		}
+		m := data[i+1]
+		switch {
+		case m == 0xFF: // fill byte
+			i++
+			continue
+		case m == 0x01 || (m >= 0xD0 && m <= 0xD9): // markers without a length
+			i += 2
+			continue
+		}
+		n := int(data[i+2])<<8 | int(data[i+3])
+		if m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC { // SOFn
+			if i+9 > len(data) || n < 7 {
+				return 0, 0, false
+			}
+			h = int(data[i+5])<<8 | int(data[i+6])
+			w = int(data[i+7])<<8 | int(data[i+8])
+			return w, h, true
+		}
+		i += 2 + n
+	}
+	return 0, 0, false
 }
 
 // pixels converts the region r (relative to the image's top-left corner) of

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"strings"
 	"testing"
@@ -90,5 +91,32 @@ func TestDecodeBomb(t *testing.T) {
 	_, err := d.decode(b)
 	if err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("a 2⁴⁰-pixel header: %v", err)
+	}
+}
+
+// TestJPEGSize: the marker walk finds the frame size of JPEGs the standard
+// encoder writes, and of one with a hostile size, without decoding.
+func TestJPEGSize(t *testing.T) {
+	for _, sz := range [][2]int{{1, 1}, {37, 23}, {256, 256}, {640, 17}} {
+		var buf bytes.Buffer
+		_ = jpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, sz[0], sz[1])), nil)
+		w, h, ok := jpegSize(buf.Bytes())
+		if !ok || w != sz[0] || h != sz[1] {
+			t.Fatalf("%v: got %dx%d ok=%v", sz, w, h, ok)
+		}
+		b := buf.Bytes()
+		// Find SOF0 and claim 60000×60000 pixels.
+		i := bytes.Index(b, []byte{0xFF, 0xC0})
+		binary.BigEndian.PutUint16(b[i+5:], 60000)
+		binary.BigEndian.PutUint16(b[i+7:], 60000)
+		var d decoder
+		if _, err := d.decode(b); err == nil || !strings.Contains(err.Error(), "limit") {
+			t.Fatalf("60000×60000 JPEG header: %v", err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0xFF}, {0xFF, 0xD8}, {0xFF, 0xD8, 0x00, 0x00}, {0xFF, 0xD8, 0xFF, 0xC0, 0, 2}} {
+		if _, _, ok := jpegSize(bad); ok {
+			t.Fatalf("%x: size found in a truncated header", bad)
+		}
 	}
 }
