@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type CPU struct {
 	// gemmTime and gemmFlops accumulate over all Gemm calls (see GEMMStats).
 	gemmTime  time.Duration
 	gemmFlops float64
+	pool      workerPool
 }
 
 // NewCPU builds the CPU backend. It fails only when OpenBLAS is explicitly
@@ -47,7 +49,15 @@ func NewCPU(o CPUOptions) (*CPU, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: CPU backend: %w", err)
 	}
-	return &CPU{gemm: g, threads: t, Fallback: why, partial: make([][]float64, t)}, nil
+	c := &CPU{gemm: g, threads: t, Fallback: why, partial: make([][]float64, t), pool: newWorkerPool(t - 1)}
+	// The workers hold only their channels, so an unreachable backend can
+	// be collected; closing the channels then ends the workers.
+	runtime.AddCleanup(c, func(jobs []chan job) {
+		for _, ch := range jobs {
+			close(ch)
+		}
+	}, c.pool.jobs)
+	return c, nil
 }
 
 // Name says "cpu" and which GEMM runs.
@@ -116,21 +126,48 @@ func (c *CPU) parallel(n, grain int, fn func(w, lo, hi int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
 	step := (n + t - 1) / t
 	for w := 1; w < t; w++ {
 		lo, hi := w*step, min((w+1)*step, n)
 		if lo >= hi {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(w, lo, hi)
-		}()
+		c.pool.wg.Add(1)
+		c.pool.jobs[w-1] <- job{fn: fn, w: w, lo: lo, hi: hi}
 	}
 	fn(0, 0, min(step, n))
-	wg.Wait()
+	c.pool.wg.Wait()
+}
+
+// job is one range of a parallel loop.
+type job struct {
+	fn        func(w, lo, hi int)
+	w, lo, hi int
+}
+
+// workerPool keeps threads−1 goroutines for the element-wise kernels, so a
+// kernel costs no goroutine start or WaitGroup allocation; one channel per
+// worker pins range w to worker w. The backend is not safe for concurrent
+// use, like the model that drives it.
+type workerPool struct {
+	jobs []chan job
+	wg   *sync.WaitGroup
+}
+
+func newWorkerPool(n int) workerPool {
+	p := workerPool{jobs: make([]chan job, n), wg: new(sync.WaitGroup)}
+	for i := range p.jobs {
+		ch := make(chan job, 1)
+		p.jobs[i] = ch
+		wg := p.wg
+		go func() {
+			for j := range ch {
+				j.fn(j.w, j.lo, j.hi)
+				wg.Done()
+			}
+		}()
+	}
+	return p
 }
 
 // Im2col gathers patches; rows of padding are written as zeros.

@@ -3,6 +3,7 @@ package blas
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -10,17 +11,10 @@ import (
 	"github.com/ebitengine/purego"
 )
 
-// CBLAS enumerations (cblas.h).
-const (
-	cblasRowMajor = 101
-	cblasNoTrans  = 111
-	cblasTrans    = 112
-)
-
 var (
 	obOnce    sync.Once
 	obErr     error
-	obSgemm   func(order, ta, tb, m, n, k int32, alpha float32, a unsafe.Pointer, lda int32, b unsafe.Pointer, ldb int32, beta float32, c unsafe.Pointer, ldc int32)
+	obSgemmF  uintptr // sgemm_, the Fortran interface: every argument by pointer
 	obThreads func(n int32)
 	obConfig  func() string
 )
@@ -121,7 +115,17 @@ func loadOpenBLAS() {
 			obErr = fmt.Errorf("openblas symbols: %v", r)
 		}
 	}()
-	purego.RegisterLibFunc(&obSgemm, lib, "cblas_sgemm")
+	// The Fortran sgemm_ takes every argument by pointer, so it can be
+	// called with purego.SyscallN, which neither allocates nor uses
+	// reflection; cblas_sgemm passes alpha and beta in float registers,
+	// which SyscallN cannot do, and RegisterLibFunc's reflective calls
+	// allocated on every GEMM.
+	sym, err := purego.Dlsym(lib, "sgemm_")
+	if err != nil {
+		obErr = fmt.Errorf("openblas: sgemm_: %w", err)
+		return
+	}
+	obSgemmF = sym
 	purego.RegisterLibFunc(&obThreads, lib, "openblas_set_num_threads")
 	if _, err := purego.Dlsym(lib, "openblas_get_config"); err == nil {
 		purego.RegisterLibFunc(&obConfig, lib, "openblas_get_config")
@@ -171,7 +175,19 @@ func (o *openBLAS) Name() string {
 // Threads implements Gemm.
 func (o *openBLAS) Threads() int { return o.threads }
 
-// Sgemm implements Gemm with cblas_sgemm (CblasRowMajor).
+// gemmArgs holds sgemm_'s by-pointer scalars in heap memory, which Go never
+// moves, for the duration of one call.
+type gemmArgs struct {
+	ta, tb        byte
+	m, n, k       int32
+	lda, ldb, ldc int32
+	alpha, beta   float32
+}
+
+var argPool = sync.Pool{New: func() any { return new(gemmArgs) }}
+
+// Sgemm implements Gemm with OpenBLAS's sgemm_. Row-major C = op(A)·op(B)
+// is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so A and B swap places.
 func (o *openBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
@@ -179,20 +195,34 @@ func (o *openBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 	}
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if k == 0 {
-		// CBLAS handles k = 0 too, but A and B may be empty slices.
+		// A and B may be empty slices; only the scaling of C remains.
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	ta, tb := int32(cblasNoTrans), int32(cblasNoTrans)
+	p := argPool.Get().(*gemmArgs)
+	p.ta, p.tb = 'N', 'N'
 	if transA {
-		ta = cblasTrans
+		p.ta = 'T'
 	}
 	if transB {
-		tb = cblasTrans
+		p.tb = 'T'
 	}
-	obSgemm(cblasRowMajor, ta, tb, int32(m), int32(n), int32(k), alpha,
-		unsafe.Pointer(&a[0]), int32(lda), unsafe.Pointer(&b[0]), int32(ldb), beta,
-		unsafe.Pointer(&c[0]), int32(ldc))
+	p.m, p.n, p.k = int32(m), int32(n), int32(k)
+	p.lda, p.ldb, p.ldc = int32(lda), int32(ldb), int32(ldc)
+	p.alpha, p.beta = alpha, beta
+	purego.SyscallN(obSgemmF,
+		uintptr(unsafe.Pointer(&p.tb)), uintptr(unsafe.Pointer(&p.ta)),
+		uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.k)),
+		uintptr(unsafe.Pointer(&p.alpha)),
+		uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&p.ldb)),
+		uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&p.lda)),
+		uintptr(unsafe.Pointer(&p.beta)),
+		uintptr(unsafe.Pointer(&c[0])), uintptr(unsafe.Pointer(&p.ldc)))
+	// The slices and p must stay reachable until OpenBLAS returns.
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(c)
+	argPool.Put(p)
 }
 
 func scaleC(m, n int, beta float32, c []float32, ldc int) {
