@@ -38,6 +38,9 @@ type batchNorm struct {
 	mean, invStd    Buf
 	// tracked mirrors PyTorch's num_batches_tracked.
 	tracked int64
+	// a is the kernel argument block, kept here so passing it to the
+	// backend does not allocate every call.
+	a BNArgs
 }
 
 // linear is a fully connected layer y = x·Wᵀ + b, W of shape (out, in).
@@ -167,20 +170,20 @@ func (l *batchNorm) args(x Buf, rows int) BNArgs {
 }
 
 func (l *batchNorm) forward(be Backend, x Buf, rows int, res Buf, relu, train bool, out Buf) {
-	a := l.args(x, rows)
-	a.Res, a.ReLU, a.Out = res, relu, out
+	l.a = l.args(x, rows)
+	l.a.Res, l.a.ReLU, l.a.Out = res, relu, out
 	if train {
-		be.BatchNormTrain(&a)
+		be.BatchNormTrain(&l.a)
 		l.tracked++
 		return
 	}
-	be.BatchNormEval(&a)
+	be.BatchNormEval(&l.a)
 }
 
 func (l *batchNorm) backward(be Backend, x Buf, rows int, dout, mask, dx Buf) {
-	a := l.args(x, rows)
-	a.DOut, a.DX, a.Mask = dout, dx, mask
-	be.BatchNormBackward(&a)
+	l.a = l.args(x, rows)
+	l.a.DOut, l.a.DX, l.a.Mask = dout, dx, mask
+	be.BatchNormBackward(&l.a)
 }
 
 func (l *linear) forward(be Backend, x Buf, n int, y Buf, relu bool) {
