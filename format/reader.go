@@ -323,27 +323,15 @@ func (r *Reader) Get(i int) (Sample, error) {
 	if i < 0 || i >= r.n {
 		return Sample{}, fmt.Errorf("%s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
 	}
-	e := r.entry(i)
-	s := Sample{
-		Index: i, Label: e.Label, Label2: e.Label2,
-		Height: int(e.Height), Width: int(e.Width), Channels: int(e.Channels),
-		Encoded: e.Format != FormatRaw, Format: e.Format,
+	c := r.ChunkOf(i)
+	if c >= r.chunks { // Open checked every entry; this guards a file changed under the map
+		return Sample{}, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample %d names chunk %d of %d", i, c, r.chunks)})
 	}
-	if e.Chunk >= uint32(r.chunks) {
-		return s, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample %d names chunk %d of %d", i, e.Chunk, r.chunks)})
-	}
-	chunk, err := r.chunkData(int(e.Chunk))
+	chunk, err := r.chunkData(c)
 	if err != nil {
-		return s, fmt.Errorf("%s: sample %d: %w", r.path, i, err)
+		return Sample{}, fmt.Errorf("%s: sample %d: %w", r.path, i, err)
 	}
-	if uint64(e.Off)+uint64(e.Size) > uint64(len(chunk)) {
-		return s, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample %d at %d+%d lies outside its chunk %d of %d bytes", i, e.Off, e.Size, e.Chunk, len(chunk))})
-	}
-	s.Data = chunk[e.Off : e.Off+e.Size : e.Off+e.Size]
-	if r.schema.HasNames {
-		s.Name = r.Name(i)
-	}
-	return s, nil
+	return r.sampleIn(i, chunk)
 }
 
 // chunkData returns the uncompressed bytes of chunk c.
@@ -400,6 +388,11 @@ func (r *Reader) SampleIn(i int, chunk []byte) (Sample, error) {
 	if i < 0 || i >= r.n {
 		return Sample{}, fmt.Errorf("%s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
 	}
+	return r.sampleIn(i, chunk)
+}
+
+// sampleIn builds sample i from its index entry and its chunk's bytes.
+func (r *Reader) sampleIn(i int, chunk []byte) (Sample, error) {
 	e := r.entry(i)
 	s := Sample{
 		Index: i, Label: e.Label, Label2: e.Label2,
@@ -407,7 +400,7 @@ func (r *Reader) SampleIn(i int, chunk []byte) (Sample, error) {
 		Encoded: e.Format != FormatRaw, Format: e.Format,
 	}
 	if uint64(e.Off)+uint64(e.Size) > uint64(len(chunk)) {
-		return s, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample at %d+%d lies outside its chunk of %d bytes", e.Off, e.Size, len(chunk))})
+		return s, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample at %d+%d lies outside its chunk %d of %d bytes", e.Off, e.Size, e.Chunk, len(chunk))})
 	}
 	s.Data = chunk[e.Off : e.Off+e.Size : e.Off+e.Size]
 	if r.schema.HasNames {
