@@ -22,11 +22,13 @@ build: deps
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
-# The whole suite, then the concurrency tests again under the race detector.
+# The whole suite, then the packages with concurrent code again under the
+# race detector (reader cache, packing pipeline, source loaders, loader
+# pipeline, training loop).
 test: deps arrow-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
-	$(GO) test -count=1 -race -timeout 5m -run 'Concurrent|Race' ./format/ ./pack/ ./source/
+	$(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./tsimcne/
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./format/ ./pack/
