@@ -31,7 +31,7 @@ test: deps arrow-deps
 	$(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./tsimcne/
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./format/ ./pack/
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 # Short fuzzing of every parser (go test -fuzz runs one target at a time).
 FUZZTIME ?= 20s
