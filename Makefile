@@ -50,7 +50,7 @@ lint:
 # digit-friendly views (no mirror images, crops of at least half the image).
 # The map covers all 70,000 images.
 DEMO_TRAIN ?= --backbone resnet_tiny --image-size 16 --train-subset 10000 --batch 128 \
-	--epochs 10,10,12 --warmup 0,0,3 --lr 0.06,0.5,0.01 --crop-scale-min 0.5 --flip-p 0 --seed 1
+	--epochs 10,10,20 --warmup 0,0,3 --lr 0.06,0.5,0.01 --crop-scale-min 0.5 --flip-p 0 --seed 1
 
 demo: build
 	@mkdir -p $(DEMO)
