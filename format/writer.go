@@ -337,40 +337,48 @@ func (w *Writer) Add(s *Sample) error {
 }
 
 func (w *Writer) check(s *Sample) error {
-	what := fmt.Sprintf("sample %d", s.Index)
-	if s.Name != "" {
-		what += " (" + s.Name + ")"
+	// The sample's description is built only for an error: check runs for
+	// every sample, and formatting it up front cost an allocation each.
+	what := func() string {
+		if s.Name != "" {
+			return fmt.Sprintf("sample %d (%s)", s.Index, s.Name)
+		}
+		return fmt.Sprintf("sample %d", s.Index)
 	}
 	img := w.schema.Image
 	if s.Encoded != img.Encoded {
-		return fmt.Errorf("%s: encoded=%v but the file's images are encoded=%v", what, s.Encoded, img.Encoded)
+		return fmt.Errorf("%s: encoded=%v but the file's images are encoded=%v", what(), s.Encoded, img.Encoded)
 	}
 	if s.Height <= 0 || s.Width <= 0 || s.Height > math.MaxUint16 || s.Width > math.MaxUint16 {
-		return fmt.Errorf("%s: image size %dx%d is outside 1..%d", what, s.Width, s.Height, math.MaxUint16)
+		return fmt.Errorf("%s: image size %dx%d is outside 1..%d", what(), s.Width, s.Height, math.MaxUint16)
 	}
 	if s.Channels != 1 && s.Channels != 3 && s.Channels != 4 {
-		return fmt.Errorf("%s: %d channels, want 1, 3 or 4", what, s.Channels)
+		return fmt.Errorf("%s: %d channels, want 1, 3 or 4", what(), s.Channels)
 	}
 	if img.Fixed && (s.Height != img.Height || s.Width != img.Width || s.Channels != img.Channels) {
-		return fmt.Errorf("%s: shape %dx%dx%d differs from the file's fixed %dx%dx%d", what, s.Height, s.Width, s.Channels, img.Height, img.Width, img.Channels)
+		return fmt.Errorf("%s: shape %dx%dx%d differs from the file's fixed %dx%dx%d", what(), s.Height, s.Width, s.Channels, img.Height, img.Width, img.Channels)
 	}
 	if !s.Encoded && len(s.Data) != s.Height*s.Width*s.Channels {
-		return fmt.Errorf("%s: %d pixel bytes for shape %dx%dx%d", what, len(s.Data), s.Height, s.Width, s.Channels)
+		return fmt.Errorf("%s: %d pixel bytes for shape %dx%dx%d", what(), len(s.Data), s.Height, s.Width, s.Channels)
 	}
 	if s.Encoded && (s.Format == FormatRaw || s.Format >= numFormats) {
-		return fmt.Errorf("%s: encoded image with format %v", what, s.Format)
+		return fmt.Errorf("%s: encoded image with format %v", what(), s.Format)
 	}
 	if s.Label < 0 || (len(w.schema.Classes) > 0 && int(s.Label) >= len(w.schema.Classes)) {
-		return fmt.Errorf("%s: label %d outside the %d classes", what, s.Label, len(w.schema.Classes))
+		return fmt.Errorf("%s: label %d outside the %d classes", what(), s.Label, len(w.schema.Classes))
 	}
 	if w.hasL2 && (s.Label2 < 0 || (len(w.schema.Classes2) > 0 && int(s.Label2) >= len(w.schema.Classes2))) {
-		return fmt.Errorf("%s: %s %d outside the %d classes", what, w.schema.Label2Name, s.Label2, len(w.schema.Classes2))
+		return fmt.Errorf("%s: %s %d outside the %d classes", what(), w.schema.Label2Name, s.Label2, len(w.schema.Classes2))
 	}
 	return nil
 }
 
 // Len reports how many samples have been added.
 func (w *Writer) Len() int { return len(w.entries) }
+
+// NumChunks reports how many chunks the file holds; it is final only after
+// Close, while compression may still be running before.
+func (w *Writer) NumChunks() int { return int(w.nchunks) }
 
 // Close writes the metadata and the footer, syncs the file and renames it
 // into place. On any error the temporary file is removed and nothing

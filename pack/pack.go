@@ -4,12 +4,15 @@
 package pack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/tsimcne/tsimcne-go/format"
@@ -225,12 +228,11 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 	}
 	ok = true
 	bar.Finish()
-	sortSkipped(rep.Skipped)
+	slices.SortFunc(rep.Skipped, func(a, b Skipped) int { return cmp.Compare(a.Index, b.Index) })
 	rep.Elapsed = time.Since(start)
-	if r, err := format.Open(out, nil); err == nil {
-		rep.OutBytes = r.Size()
-		rep.Chunks = r.NumChunks()
-		r.Close()
+	rep.Chunks = w.NumChunks()
+	if st, err := os.Stat(out); err == nil {
+		rep.OutBytes = st.Size()
 	}
 	return rep, nil
 }
@@ -241,13 +243,5 @@ func toFormat(s *source.Sample, i int, f *format.Sample) {
 	if s.Encoded != nil {
 		f.Data, f.Encoded = s.Encoded, true
 		f.Format, _ = format.ParseImageFormat(s.Format)
-	}
-}
-
-func sortSkipped(s []Skipped) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].Index < s[j-1].Index; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
 	}
 }

@@ -1,14 +1,22 @@
 package tsimcne
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/tsimcne/tsimcne-go/plot"
 )
 
-// LossPlot draws the loss and learning-rate curves of a run's metrics log
-// as a PNG, with the stage boundaries of cfg marked.
-func LossPlot(ms []EpochStats, cfg Config, path string) error {
+// LossPlot draws the loss and learning-rate curves of the metrics log in
+// runDir as a PNG at path, with the stage boundaries of cfg marked.
+func LossPlot(runDir string, cfg Config, path string) error {
+	ms, err := ReadMetrics(runDir)
+	if err != nil {
+		return err
+	}
+	if len(ms) == 0 {
+		return fmt.Errorf("%s: the metrics log is empty", runDir)
+	}
 	loss := plot.Series{Name: "loss (epoch mean)", Panel: 0}
 	lr := plot.Series{Name: "learning rate", Panel: 1}
 	for i, e := range ms {

@@ -405,10 +405,3 @@ func readConfig(path string) (Config, error) {
 	}
 	return cm.Config, nil
 }
-
-// SetLogf sets the notice function used while loading weights lazily.
-func (m *Model) SetLogf(f func(string, ...any)) {
-	if f != nil {
-		m.Logf = f
-	}
-}

@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -141,7 +140,7 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 			fmt.Fprintf(stdout, "map -> %s\n", f.plotPath)
 			if runDir != "" {
 				lossPath := strings.TrimSuffix(f.plotPath, filepath.Ext(f.plotPath)) + "-loss.png"
-				if err := lossPlot(runDir, cfg, lossPath); err != nil {
+				if err := tsimcne.LossPlot(runDir, cfg, lossPath); err != nil {
 					logf("loss plot: %v", err)
 				} else {
 					fmt.Fprintf(stdout, "loss curve -> %s\n", lossPath)
@@ -167,16 +166,4 @@ func joinInts(v []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
-}
-
-// lossPlot draws the run's loss curve from its metrics log.
-func lossPlot(runDir string, cfg tsimcne.Config, path string) error {
-	ms, err := tsimcne.ReadMetrics(runDir)
-	if err != nil {
-		return err
-	}
-	if len(ms) == 0 {
-		return errors.New("the metrics log is empty")
-	}
-	return tsimcne.LossPlot(ms, cfg, path)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tsimcne/tsimcne-go/format"
 	"github.com/tsimcne/tsimcne-go/pack"
 	"github.com/tsimcne/tsimcne-go/source"
 )
@@ -139,12 +140,8 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 			return err
 		}
 	}
-	if f.codec != "" {
-		switch f.codec {
-		case "none", "lz4", "zstd":
-		default:
-			return fmt.Errorf("--codec %q: want none, lz4 or zstd", f.codec)
-		}
+	if _, err := format.ParseCodec(f.codec); err != nil {
+		return fmt.Errorf("--codec: %w", err)
 	}
 	if st, err := os.Stat(f.out); err == nil && st.IsDir() {
 		return fmt.Errorf("-o %s: is a directory; give the packed file's name", f.out)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
@@ -146,7 +147,7 @@ func configFrom(f *flags) (tsimcne.Config, error) {
 			return c, fmt.Errorf("--flip-p %g: want a probability in [0, 1]", f.flipP)
 		}
 		// The view size is filled in when the data is known.
-		a := augmentDefault()
+		a := augment.DefaultConfig(32, 32) // tsimcne sets the view size from the data
 		a.ScaleMin, a.FlipP = f.scaleMin, f.flipP
 		c.Augment = &a
 	}
@@ -214,7 +215,7 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 		logf("stage %d epoch %d: loss %.4f, lr %.3g, %.0f images/s, %.1fs", es.Stage, es.Epoch, es.Loss, es.LR, es.ImagesPerSec, es.Seconds)
 	}
 	err = m.Fit(ctx, ds)
-	if perr := lossPlot(runDir, m.Config()); perr != nil {
+	if perr := tsimcne.LossPlot(runDir, m.Config(), filepath.Join(runDir, "loss.png")); perr != nil {
 		logf("loss plot: %v", perr)
 	}
 	if errors.Is(err, context.Canceled) {
@@ -226,15 +227,6 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %s: checkpoint %s (backend %s)\n", runDir, ckpt, m.BackendName())
 	return nil
-}
-
-// lossPlot draws RUN_DIR/loss.png from the metrics log.
-func lossPlot(runDir string, cfg tsimcne.Config) error {
-	ms, err := tsimcne.ReadMetrics(runDir)
-	if err != nil || len(ms) == 0 {
-		return err
-	}
-	return tsimcne.LossPlot(ms, cfg, filepath.Join(runDir, "loss.png"))
 }
 
 func writeJSON(path string, v any) error {
