@@ -323,15 +323,15 @@ func (r *Reader) Get(i int) (Sample, error) {
 	if i < 0 || i >= r.n {
 		return Sample{}, fmt.Errorf("%s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
 	}
-	c := r.ChunkOf(i)
-	if c >= r.chunks { // Open checked every entry; this guards a file changed under the map
-		return Sample{}, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample %d names chunk %d of %d", i, c, r.chunks)})
+	e := r.entry(i)
+	if e.Chunk >= uint32(r.chunks) { // Open checked every entry; this guards a file changed under the map
+		return Sample{}, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample %d names chunk %d of %d", i, e.Chunk, r.chunks)})
 	}
-	chunk, err := r.chunkData(c)
+	chunk, err := r.chunkData(int(e.Chunk))
 	if err != nil {
 		return Sample{}, fmt.Errorf("%s: sample %d: %w", r.path, i, err)
 	}
-	return r.sampleIn(i, chunk)
+	return r.sampleIn(i, e, chunk)
 }
 
 // chunkData returns the uncompressed bytes of chunk c.
@@ -388,12 +388,11 @@ func (r *Reader) SampleIn(i int, chunk []byte) (Sample, error) {
 	if i < 0 || i >= r.n {
 		return Sample{}, fmt.Errorf("%s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
 	}
-	return r.sampleIn(i, chunk)
+	return r.sampleIn(i, r.entry(i), chunk)
 }
 
-// sampleIn builds sample i from its index entry and its chunk's bytes.
-func (r *Reader) sampleIn(i int, chunk []byte) (Sample, error) {
-	e := r.entry(i)
+// sampleIn builds sample i from its index entry e and its chunk's bytes.
+func (r *Reader) sampleIn(i int, e indexEntry, chunk []byte) (Sample, error) {
 	s := Sample{
 		Index: i, Label: e.Label, Label2: e.Label2,
 		Height: int(e.Height), Width: int(e.Width), Channels: int(e.Channels),
