@@ -15,8 +15,9 @@ import (
 type CPUOptions struct {
 	// Threads for GEMM and element-wise kernels; ≤ 0 means 1.
 	Threads int
-	// GEMM selects "auto" (OpenBLAS if loadable, else pure Go; the
-	// TSIMCNE_GEMM environment variable can force either), "openblas" or "go".
+	// GEMM selects "auto" (the AVX-512 assembly kernels on CPUs that have
+	// AVX-512F, else OpenBLAS if loadable, else pure Go; the TSIMCNE_GEMM
+	// environment variable can force one), "avx512", "openblas" or "go".
 	GEMM string
 }
 
@@ -24,8 +25,8 @@ type CPUOptions struct {
 type CPU struct {
 	gemm    blas.Gemm
 	threads int
-	// Fallback explains why the pure-Go GEMM is in use when OpenBLAS was
-	// wanted; empty otherwise.
+	// Fallback explains why the pure-Go GEMM is in use when a faster one
+	// was wanted; empty otherwise.
 	Fallback string
 	// Per-worker float64 partial sums for the BatchNorm reductions,
 	// allocated once and grown to the widest layer.

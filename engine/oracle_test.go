@@ -86,9 +86,15 @@ func expectClose(t testing.TB, name string, got, want []float32, tol float64) fl
 }
 
 // gemmKinds are the GEMMs the oracle tests run on: the pure-Go fallback
-// always, OpenBLAS when the library loads.
+// always, the AVX-512 kernels on CPUs that have them, OpenBLAS when the
+// library loads.
 func gemmKinds(t testing.TB) []string {
 	kinds := []string{"go"}
+	if _, err := blas.AVX512(2); err == nil {
+		kinds = append(kinds, "avx512")
+	} else {
+		t.Logf("no AVX-512 GEMM here (%v)", err)
+	}
 	if _, err := blas.OpenBLAS(2); err == nil {
 		kinds = append(kinds, "openblas")
 	} else {

@@ -31,15 +31,17 @@ type Gemm interface {
 
 // EnvGEMM is the environment variable that selects the GEMM implementation
 // when the caller asks for "auto": "go" forces the pure-Go kernel (so tests
-// can cover the fallback on machines that have OpenBLAS), "openblas"
-// requires OpenBLAS.
+// can cover the fallback on machines that have the faster ones), "avx512"
+// requires this package's AVX-512 kernels, "openblas" requires OpenBLAS.
 const EnvGEMM = "TSIMCNE_GEMM"
 
-// New returns the GEMM named by kind ("auto", "openblas" or "go") running on
-// the given number of threads (≤ 0 means 1). "auto" consults EnvGEMM, then
-// tries OpenBLAS and falls back to pure Go; the error of the OpenBLAS attempt,
-// if any, is returned as the second value's reason so the program can say why
-// it fell back.
+// New returns the GEMM named by kind ("auto", "avx512", "openblas" or "go")
+// running on the given number of threads (≤ 0 means 1). "auto" consults
+// EnvGEMM, then takes the AVX-512 kernels when the CPU has AVX-512F (they
+// match OpenBLAS's best kernels on the engine's shapes and do not depend on
+// OpenBLAS's CPU detection, which this environment overrides with
+// OPENBLAS_CORETYPE), then OpenBLAS, then pure Go. The second value says why
+// a slower GEMM than the CPU allows was chosen (empty when none was).
 func New(kind string, threads int) (Gemm, string, error) {
 	if threads <= 0 {
 		threads = 1
@@ -55,6 +57,12 @@ func New(kind string, threads int) (Gemm, string, error) {
 	switch k {
 	case "go", "pure-go", "purego":
 		return NewGo(threads), "pure-Go GEMM requested", nil
+	case "avx512", "avx-512":
+		g, err := AVX512(threads)
+		if err != nil {
+			return nil, "", fmt.Errorf("blas: AVX-512 GEMM requested: %w", err)
+		}
+		return g, "", nil
 	case "openblas":
 		g, err := OpenBLAS(threads)
 		if err != nil {
@@ -62,13 +70,16 @@ func New(kind string, threads int) (Gemm, string, error) {
 		}
 		return g, "", nil
 	case "auto":
+		if g, err := AVX512(threads); err == nil {
+			return g, "", nil
+		}
 		g, err := OpenBLAS(threads)
 		if err != nil {
-			return NewGo(threads), fmt.Sprintf("OpenBLAS unavailable (%v); using pure-Go GEMM", err), nil
+			return NewGo(threads), fmt.Sprintf("no AVX-512 and OpenBLAS unavailable (%v); using pure-Go GEMM", err), nil
 		}
 		return g, "", nil
 	default:
-		return nil, "", fmt.Errorf("blas: unknown GEMM %q (want auto, openblas or go)", kind)
+		return nil, "", fmt.Errorf("blas: unknown GEMM %q (want auto, avx512, openblas or go)", kind)
 	}
 }
 
