@@ -12,6 +12,7 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/engine"
+	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/internal/progress"
 	"github.com/tsimcne/tsimcne-go/loader"
@@ -98,9 +99,23 @@ func (m *Model) backend() (engine.Backend, error) {
 	}
 	switch m.cfg.Device {
 	case "cuda":
-		return nil, errors.New("device cuda: this build has no CUDA backend yet; use --device cpu or auto")
+		be, err := cuda.New(cuda.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("device cuda: %w", err)
+		}
+		m.be = be
+		m.Logf("backend: %s", be.Describe())
+		return be, nil
 	case "auto":
-		m.Logf("device auto: no CUDA backend in this build, using the CPU")
+		if _, err := cuda.Available(); err != nil {
+			m.Logf("device auto: no CUDA device (%s), using the CPU", cuda.Reason(err))
+		} else if be, err := cuda.New(cuda.Options{}); err != nil {
+			m.Logf("device auto: CUDA device unusable (%v), using the CPU", err)
+		} else {
+			m.be = be
+			m.Logf("backend: %s", be.Describe())
+			return be, nil
+		}
 	}
 	be, err := engine.NewCPU(engine.CPUOptions{Threads: m.cfg.Threads})
 	if err != nil {

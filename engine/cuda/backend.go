@@ -661,3 +661,17 @@ func (e *Event) Destroy() error {
 }
 
 var _ engine.Backend = (*Backend)(nil)
+
+// Reason shortens an error from Available or New to one line for a log:
+// for a library that could not be loaded, which one (the full error lists
+// every place searched).
+func Reason(err error) string {
+	var le *LibError
+	if errors.As(err, &le) {
+		return "cannot load " + le.What
+	}
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
