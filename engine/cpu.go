@@ -37,6 +37,8 @@ type CPU struct {
 	gemmTime  time.Duration
 	gemmFlops float64
 	pool      workerPool
+	// k holds the operands of the element-wise kernel being run (see kargs).
+	k kargs
 }
 
 // NewCPU builds the CPU backend. It fails only when OpenBLAS is explicitly
@@ -114,16 +116,42 @@ func (c *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buf, aOff,
 	c.gemmFlops += 2 * float64(m) * float64(n) * float64(k)
 }
 
+// rangeFn is one element-wise kernel's loop over rows [lo,hi) for worker w.
+// Kernels are top-level functions that read their operands from c.k, so
+// passing one to parallel allocates nothing: a closure that captured the
+// operands would escape to the workers and cost a heap allocation per call,
+// about a thousand per training step.
+type rangeFn func(c *CPU, w, lo, hi int)
+
+// kargs holds the operands of the element-wise kernel being run. The
+// backend runs one kernel at a time (it is not safe for concurrent use), so
+// one record serves them all.
+type kargs struct {
+	x, y, z, out, res, mask []float32
+	g                       ConvGeom
+	n0, c, hw, kk, oc       int
+	flag                    bool
+	scale, shift            []float32
+	mean, inv               []float32
+	k1, k2, k3              []float32
+	parts                   [][]float64
+	f                       float32
+	sgd                     SGDArgs
+}
+
 // parallel splits [0,n) into one contiguous range per thread; small jobs
-// run inline because a goroutine costs more than they do.
-func (c *CPU) parallel(n, grain int, fn func(w, lo, hi int)) {
+// run inline because waking a worker costs more than they do. The operands
+// must be in c.k; they are cleared afterwards so the backend keeps no
+// reference to the caller's memory.
+func (c *CPU) parallel(n, grain int, fn rangeFn) {
+	defer func() { c.k = kargs{} }()
 	t := c.threads
 	if t > n {
 		t = n
 	}
 	if t <= 1 || n < grain {
 		if n > 0 {
-			fn(0, 0, n)
+			fn(c, 0, 0, n)
 		}
 		return
 	}
@@ -134,15 +162,16 @@ func (c *CPU) parallel(n, grain int, fn func(w, lo, hi int)) {
 			continue
 		}
 		c.pool.wg.Add(1)
-		c.pool.jobs[w-1] <- job{fn: fn, w: w, lo: lo, hi: hi}
+		c.pool.jobs[w-1] <- job{fn: fn, c: c, w: w, lo: lo, hi: hi}
 	}
-	fn(0, 0, min(step, n))
+	fn(c, 0, 0, min(step, n))
 	c.pool.wg.Wait()
 }
 
 // job is one range of a parallel loop.
 type job struct {
-	fn        func(w, lo, hi int)
+	fn        rangeFn
+	c         *CPU
 	w, lo, hi int
 }
 
@@ -163,7 +192,7 @@ func newWorkerPool(n int) workerPool {
 		wg := p.wg
 		go func() {
 			for j := range ch {
-				j.fn(j.w, j.lo, j.hi)
+				j.fn(j.c, j.w, j.lo, j.hi)
 				wg.Done()
 			}
 		}()
@@ -173,10 +202,14 @@ func newWorkerPool(n int) workerPool {
 
 // Im2col gathers patches; rows of padding are written as zeros.
 func (c *CPU) Im2col(x Buf, g ConvGeom, n0, n1 int, cols Buf) {
+	c.k = kargs{x: x.host, y: cols.host, g: g, n0: n0}
+	c.parallel((n1-n0)*g.OH*g.OW, 64, im2colRange)
+}
+
+func im2colRange(c *CPU, _, lo, hi int) {
+	g, n0, xs, cs := c.k.g, c.k.n0, c.k.x, c.k.y
 	kw := g.ColWidth()
-	rows := (n1 - n0) * g.OH * g.OW
-	xs, cs := x.host, cols.host
-	c.parallel(rows, 64, func(_, lo, hi int) {
+	{
 		for r := lo; r < hi; r++ {
 			ow := r % g.OW
 			oh := (r / g.OW) % g.OH
@@ -201,16 +234,20 @@ func (c *CPU) Im2col(x Buf, g ConvGeom, n0, n1 int, cols Buf) {
 				}
 			}
 		}
-	})
+	}
 }
 
 // Col2im gathers, for every input pixel, the column entries that read it,
 // so each dx element is written once and threads never collide.
 func (c *CPU) Col2im(cols Buf, g ConvGeom, n0, n1 int, dx Buf, accumulate bool) {
+	c.k = kargs{x: dx.host, y: cols.host, g: g, n0: n0, flag: accumulate}
+	c.parallel((n1-n0)*g.H*g.W, 64, col2imRange)
+}
+
+func col2imRange(c *CPU, _, lo, hi int) {
+	g, n0, xs, cs, accumulate := c.k.g, c.k.n0, c.k.x, c.k.y, c.k.flag
 	kw := g.ColWidth()
-	pix := (n1 - n0) * g.H * g.W
-	xs, cs := dx.host, cols.host
-	c.parallel(pix, 64, func(_, lo, hi int) {
+	{
 		for p := lo; p < hi; p++ {
 			iw := p % g.W
 			ih := (p / g.W) % g.H
@@ -245,7 +282,7 @@ func (c *CPU) Col2im(cols Buf, g ConvGeom, n0, n1 int, dx Buf, accumulate bool) 
 				}
 			}
 		}
-	})
+	}
 }
 
 // partials returns per-worker float64 scratch of at least n entries, cleared.
@@ -265,20 +302,9 @@ func (c *CPU) partials(n int) [][]float64 {
 // a second pass applies the fused affine (+residual, +ReLU).
 func (c *CPU) BatchNormTrain(a *BNArgs) {
 	C, rows := a.C, a.Rows
-	x := a.X.host
 	parts := c.partials(2 * C)
-	c.parallel(rows, 256, func(w, lo, hi int) {
-		s, ss := parts[w][:C], parts[w][C:2*C]
-		for r := lo; r < hi; r++ {
-			row := x[r*C : r*C+C]
-			s1, s2 := s[:len(row)], ss[:len(row)]
-			for j, v := range row {
-				f := float64(v)
-				s1[j] += f
-				s2[j] += f * f
-			}
-		}
-	})
+	c.k = kargs{x: a.X.host, c: C, parts: parts}
+	c.parallel(rows, 256, bnStatsRange)
 	mean, inv := a.Mean.host[:C], a.InvStd.host[:C]
 	rm, rv := a.RunMean.host[:C], a.RunVar.host[:C]
 	gamma, beta := a.Gamma.host[:C], a.Beta.host[:C]
@@ -313,6 +339,21 @@ func (c *CPU) BatchNormTrain(a *BNArgs) {
 	c.affine(a, scale[:C], shift)
 }
 
+// bnStatsRange sums x and x² per channel in float64, per worker.
+func bnStatsRange(c *CPU, w, lo, hi int) {
+	C, x := c.k.c, c.k.x
+	s, ss := c.k.parts[w][:C], c.k.parts[w][C:2*C]
+	for r := lo; r < hi; r++ {
+		row := x[r*C : r*C+C]
+		s1, s2 := s[:len(row)], ss[:len(row)]
+		for j, v := range row {
+			f := float64(v)
+			s1[j] += f
+			s2[j] += f * f
+		}
+	}
+}
+
 // BatchNormEval applies the running statistics.
 func (c *CPU) BatchNormEval(a *BNArgs) {
 	C := a.C
@@ -333,14 +374,16 @@ func (c *CPU) BatchNormEval(a *BNArgs) {
 // slower than max(). Re-slicing to the row length lets the compiler drop
 // bounds checks.
 func (c *CPU) affine(a *BNArgs, scale, shift []float32) {
-	C := a.C
-	x, out := a.X.host, a.Out.host
-	var res []float32
+	c.k = kargs{x: a.X.host, out: a.Out.host, c: a.C, flag: a.ReLU, scale: scale, shift: shift}
 	if a.Res.Valid() {
-		res = a.Res.host
+		c.k.res = a.Res.host
 	}
-	relu := a.ReLU
-	c.parallel(a.Rows, 256, func(_, lo, hi int) {
+	c.parallel(a.Rows, 256, affineRange)
+}
+
+func affineRange(c *CPU, _, lo, hi int) {
+	C, x, out, res, relu, scale, shift := c.k.c, c.k.x, c.k.out, c.k.res, c.k.flag, c.k.scale, c.k.shift
+	{
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
 			or := out[r*C : r*C+C][:len(xr)]
@@ -366,7 +409,7 @@ func (c *CPU) affine(a *BNArgs, scale, shift []float32) {
 				}
 			}
 		}
-	})
+	}
 }
 
 // keepMask is all ones when the ReLU output m is positive, else zero,
@@ -386,36 +429,14 @@ func masked(d, m float32) float32 {
 // where dy is DOut masked by the following ReLU's output when Mask is valid.
 func (c *CPU) BatchNormBackward(a *BNArgs) {
 	C, rows := a.C, a.Rows
-	x, dy := a.X.host, a.DOut.host
 	var mask []float32
 	if a.Mask.Valid() {
 		mask = a.Mask.host
 	}
-	mean, inv := a.Mean.host[:C], a.InvStd.host[:C]
+	inv := a.InvStd.host[:C]
 	parts := c.partials(2 * C)
-	c.parallel(rows, 256, func(w, lo, hi int) {
-		sdy, sdx := parts[w][:C], parts[w][C:2*C]
-		for r := lo; r < hi; r++ {
-			xr := x[r*C : r*C+C]
-			dr := dy[r*C : r*C+C][:len(xr)]
-			mn, iv := mean[:len(xr)], inv[:len(xr)]
-			s1, s2 := sdy[:len(xr)], sdx[:len(xr)]
-			if mask != nil {
-				mr := mask[r*C : r*C+C][:len(xr)]
-				for j, v := range xr {
-					d := masked(dr[j], mr[j])
-					s1[j] += float64(d)
-					s2[j] += float64(d * ((v - mn[j]) * iv[j]))
-				}
-				continue
-			}
-			for j, v := range xr {
-				d := dr[j]
-				s1[j] += float64(d)
-				s2[j] += float64(d * ((v - mn[j]) * iv[j]))
-			}
-		}
-	})
+	c.k = kargs{x: a.X.host, y: a.DOut.host, mask: mask, c: C, mean: a.Mean.host[:C], inv: inv, parts: parts}
+	c.parallel(rows, 256, bnBackSumsRange)
 	sc := c.scratch(3 * C)
 	k1, k2, k3 := sc[:C], sc[C:2*C], sc[2*C:3*C] // γσ⁻¹, Σdy/M, Σdy·x̂/M
 	dg, db := a.DGamma.host[:C], a.DBeta.host[:C]
@@ -435,8 +456,42 @@ func (c *CPU) BatchNormBackward(a *BNArgs) {
 	if !a.DX.Valid() {
 		return
 	}
-	dx := a.DX.host
-	c.parallel(rows, 256, func(_, lo, hi int) {
+	c.k = kargs{x: a.X.host, y: a.DOut.host, out: a.DX.host, mask: mask, c: C,
+		mean: a.Mean.host[:C], inv: inv, k1: k1, k2: k2, k3: k3}
+	c.parallel(rows, 256, bnBackDXRange)
+}
+
+// bnBackSumsRange sums dy and dy·x̂ per channel in float64, per worker.
+func bnBackSumsRange(c *CPU, w, lo, hi int) {
+	C, x, dy, mask, mean, inv := c.k.c, c.k.x, c.k.y, c.k.mask, c.k.mean, c.k.inv
+	sdy, sdx := c.k.parts[w][:C], c.k.parts[w][C:2*C]
+	for r := lo; r < hi; r++ {
+		xr := x[r*C : r*C+C]
+		dr := dy[r*C : r*C+C][:len(xr)]
+		mn, iv := mean[:len(xr)], inv[:len(xr)]
+		s1, s2 := sdy[:len(xr)], sdx[:len(xr)]
+		if mask != nil {
+			mr := mask[r*C : r*C+C][:len(xr)]
+			for j, v := range xr {
+				d := masked(dr[j], mr[j])
+				s1[j] += float64(d)
+				s2[j] += float64(d * ((v - mn[j]) * iv[j]))
+			}
+			continue
+		}
+		for j, v := range xr {
+			d := dr[j]
+			s1[j] += float64(d)
+			s2[j] += float64(d * ((v - mn[j]) * iv[j]))
+		}
+	}
+}
+
+// bnBackDXRange writes dx = γσ⁻¹·(dy − Σdy/M − x̂·Σdy·x̂/M).
+func bnBackDXRange(c *CPU, _, lo, hi int) {
+	C, x, dy, dx, mask, mean, inv := c.k.c, c.k.x, c.k.y, c.k.out, c.k.mask, c.k.mean, c.k.inv
+	k1, k2, k3 := c.k.k1, c.k.k2, c.k.k3
+	{
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
 			dr := dy[r*C : r*C+C][:len(xr)]
@@ -454,7 +509,7 @@ func (c *CPU) BatchNormBackward(a *BNArgs) {
 				or[j] = a1[j] * (dr[j] - a2[j] - (v-mn[j])*iv[j]*a3[j])
 			}
 		}
-	})
+	}
 }
 
 // scratch returns a float32 buffer of n elements owned by the backend, for
@@ -468,122 +523,136 @@ func (c *CPU) scratch(n int) []float32 {
 
 // ReLUMask zeroes gradients where the ReLU output was not positive.
 func (c *CPU) ReLUMask(d, out Buf, n int) {
-	ds, os := d.host[:n], out.host[:n]
-	c.parallel(n, 1<<14, func(_, lo, hi int) {
-		dd, oo := ds[lo:hi], os[lo:hi]
-		oo = oo[:len(dd)]
-		for i, d := range dd {
-			dd[i] = masked(d, oo[i])
-		}
-	})
+	c.k = kargs{x: d.host[:n], y: out.host[:n]}
+	c.parallel(n, 1<<14, reluMaskRange)
+}
+
+func reluMaskRange(c *CPU, _, lo, hi int) {
+	dd, oo := c.k.x[lo:hi], c.k.y[lo:hi]
+	oo = oo[:len(dd)]
+	for i, d := range dd {
+		dd[i] = masked(d, oo[i])
+	}
 }
 
 // AddMasked accumulates src into dst where mask is positive.
 func (c *CPU) AddMasked(dst, src, mask Buf, n int) {
-	ds, ss := dst.host[:n], src.host[:n]
-	var ms []float32
+	c.k = kargs{x: dst.host[:n], y: src.host[:n]}
 	if mask.Valid() {
-		ms = mask.host[:n]
+		c.k.mask = mask.host[:n]
 	}
-	c.parallel(n, 1<<14, func(_, lo, hi int) {
-		dd, s := ds[lo:hi], ss[lo:hi]
-		if ms == nil {
-			for i, v := range s {
-				dd[i] += v
-			}
-			return
-		}
-		mm := ms[lo:hi]
-		mm = mm[:len(s)]
+	c.parallel(n, 1<<14, addMaskedRange)
+}
+
+func addMaskedRange(c *CPU, _, lo, hi int) {
+	dd, s := c.k.x[lo:hi], c.k.y[lo:hi]
+	if c.k.mask == nil {
 		dd = dd[:len(s)]
 		for i, v := range s {
-			dd[i] += masked(v, mm[i])
+			dd[i] += v
 		}
-	})
+		return
+	}
+	mm := c.k.mask[lo:hi]
+	mm = mm[:len(s)]
+	dd = dd[:len(s)]
+	for i, v := range s {
+		dd[i] += masked(v, mm[i])
+	}
 }
 
 // FlipConvWeight rotates the kernel by 180° and swaps in/out channels.
 // Each output row (one input channel of the original) is written
 // contiguously; rows are split across threads.
 func (c *CPU) FlipConvWeight(w Buf, oc, k, ch int, out Buf) {
-	ws, os := w.host, out.host
-	kk := k * k
-	c.parallel(ch, 8, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			for t := 0; t < kk; t++ {
-				dst := os[(i*kk+(kk-1-t))*oc:][:oc]
-				for o := range dst {
-					dst[o] = ws[(o*kk+t)*ch+i]
-				}
+	c.k = kargs{x: w.host, out: out.host, oc: oc, kk: k * k, c: ch}
+	c.parallel(ch, 8, flipRange)
+}
+
+func flipRange(c *CPU, _, lo, hi int) {
+	ws, os, oc, kk, ch := c.k.x, c.k.out, c.k.oc, c.k.kk, c.k.c
+	for i := lo; i < hi; i++ {
+		for t := 0; t < kk; t++ {
+			dst := os[(i*kk+(kk-1-t))*oc:][:oc]
+			for o := range dst {
+				dst[o] = ws[(o*kk+t)*ch+i]
 			}
 		}
-	})
+	}
 }
 
 // AvgPool averages over pixels, accumulating in float64.
 func (c *CPU) AvgPool(x Buf, n, hw, ch int, out Buf) {
-	xs, os := x.host, out.host
-	c.parallel(n, 2, func(_, lo, hi int) {
-		acc := make([]float64, ch)
-		for i := lo; i < hi; i++ {
-			clear(acc)
-			for p := 0; p < hw; p++ {
-				row := xs[(i*hw+p)*ch:][:ch]
-				for j, v := range row {
-					acc[j] += float64(v)
-				}
-			}
-			o := os[i*ch:][:ch]
-			for j := range o {
-				o[j] = float32(acc[j] / float64(hw))
+	c.k = kargs{x: x.host, out: out.host, hw: hw, c: ch, parts: c.partials(ch)}
+	c.parallel(n, 2, avgPoolRange)
+}
+
+func avgPoolRange(c *CPU, w, lo, hi int) {
+	xs, os, hw, ch := c.k.x, c.k.out, c.k.hw, c.k.c
+	acc := c.k.parts[w][:ch]
+	for i := lo; i < hi; i++ {
+		clear(acc)
+		for p := 0; p < hw; p++ {
+			row := xs[(i*hw+p)*ch:][:ch]
+			for j, v := range row {
+				acc[j] += float64(v)
 			}
 		}
-	})
+		o := os[i*ch:][:ch]
+		for j := range o {
+			o[j] = float32(acc[j] / float64(hw))
+		}
+	}
 }
 
 // AvgPoolBackward spreads the pooled gradient back, through the ReLU mask.
 func (c *CPU) AvgPoolBackward(dout Buf, n, hw, ch int, mask, dx Buf) {
-	ds, ms, xs := dout.host, mask.host, dx.host
-	inv := 1 / float32(hw)
-	c.parallel(n, 2, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			d := ds[i*ch:][:ch]
-			for p := 0; p < hw; p++ {
-				o := (i*hw + p) * ch
-				mr, xr := ms[o:o+ch], xs[o:o+ch]
-				xr = xr[:len(mr)]
-				dd := d[:len(mr)]
-				for j, v := range mr {
-					xr[j] = masked(dd[j]*inv, v)
-				}
+	c.k = kargs{x: dout.host, mask: mask.host, out: dx.host, hw: hw, c: ch, f: 1 / float32(hw)}
+	c.parallel(n, 2, avgPoolBackRange)
+}
+
+func avgPoolBackRange(c *CPU, _, lo, hi int) {
+	ds, ms, xs, hw, ch, inv := c.k.x, c.k.mask, c.k.out, c.k.hw, c.k.c, c.k.f
+	for i := lo; i < hi; i++ {
+		d := ds[i*ch:][:ch]
+		for p := 0; p < hw; p++ {
+			o := (i*hw + p) * ch
+			mr, xr := ms[o:o+ch], xs[o:o+ch]
+			xr = xr[:len(mr)]
+			dd := d[:len(mr)]
+			for j, v := range mr {
+				xr[j] = masked(dd[j]*inv, v)
 			}
 		}
-	})
+	}
 }
 
 // BiasAct adds the bias row-wise, then the optional ReLU.
 func (c *CPU) BiasAct(y Buf, rows, cols int, bias Buf, relu bool) {
-	ys, bs := y.host, bias.host[:cols]
-	c.parallel(rows, 16, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := ys[r*cols:][:len(bs)]
-			if relu {
-				for j, b := range bs {
-					row[j] = max(row[j]+b, 0)
-				}
-				continue
-			}
+	c.k = kargs{x: y.host, y: bias.host[:cols], c: cols, flag: relu}
+	c.parallel(rows, 16, biasActRange)
+}
+
+func biasActRange(c *CPU, _, lo, hi int) {
+	ys, bs, cols, relu := c.k.x, c.k.y, c.k.c, c.k.flag
+	for r := lo; r < hi; r++ {
+		row := ys[r*cols:][:len(bs)]
+		if relu {
 			for j, b := range bs {
-				row[j] += b
+				row[j] = max(row[j]+b, 0)
 			}
+			continue
 		}
-	})
+		for j, b := range bs {
+			row[j] += b
+		}
+	}
 }
 
 // ColSum sums rows in float64.
 func (c *CPU) ColSum(y Buf, rows, cols int, out Buf) {
 	ys, os := y.host, out.host[:cols]
-	acc := make([]float64, cols)
+	acc := c.partials(cols)[0][:cols]
 	for r := 0; r < rows; r++ {
 		for j, v := range ys[r*cols:][:cols] {
 			acc[j] += float64(v)
@@ -596,9 +665,14 @@ func (c *CPU) ColSum(y Buf, rows, cols int, out Buf) {
 
 // SGD is PyTorch's SGD with the spec's element-wise clamp before weight decay.
 func (c *CPU) SGD(p, g, m Buf, n int, s SGDArgs) {
-	ps, gs, ms := p.host[:n], g.host[:n], m.host[:n]
-	c.parallel(n, 1<<15, func(_, lo, hi int) {
-		pp, gg, mm := ps[lo:hi], gs[lo:hi], ms[lo:hi]
+	c.k = kargs{x: p.host[:n], y: g.host[:n], z: m.host[:n], sgd: s}
+	c.parallel(n, 1<<15, sgdRange)
+}
+
+func sgdRange(c *CPU, _, lo, hi int) {
+	s := &c.k.sgd
+	{
+		pp, gg, mm := c.k.x[lo:hi], c.k.y[lo:hi], c.k.z[lo:hi]
 		pp = pp[:len(gg)]
 		gg, mm = gg[:len(pp)], mm[:len(pp)]
 		for i, gv := range gg {
@@ -610,5 +684,5 @@ func (c *CPU) SGD(p, g, m Buf, n int, s SGDArgs) {
 			}
 			pp[i] -= s.LR * mm[i]
 		}
-	})
+	}
 }

@@ -312,6 +312,14 @@ func (m *Model) toc(name string, t0 time.Time) {
 	}
 }
 
+// tocBlock is toc for a block's layer; it builds the name only when
+// profiling, so an unprofiled step allocates nothing.
+func (m *Model) tocBlock(block, layer string, t0 time.Time) {
+	if m.Prof != nil {
+		m.Prof.add(block+layer, time.Since(t0))
+	}
+}
+
 // Forward runs n images (NHWC, values as given) through the model. With
 // train, BatchNorm uses batch statistics and updates its running statistics;
 // otherwise it uses the running statistics. The outputs stay on the backend:
@@ -343,24 +351,24 @@ func (m *Model) Forward(x []float32, n int, train bool) error {
 		rows := n * b.outSize / b.conv1.g.OC
 		t = m.tic()
 		b.conv1.forward(be, cur, n, b.y1, &m.ws)
-		m.toc(b.name+".conv1", t)
+		m.tocBlock(b.name, ".conv1", t)
 		t = m.tic()
 		b.bn1.forward(be, b.y1, rows, Buf{}, true, train, b.a1)
-		m.toc(b.name+".bn1_relu", t)
+		m.tocBlock(b.name, ".bn1_relu", t)
 		t = m.tic()
 		b.conv2.forward(be, b.a1, n, b.y2, &m.ws)
-		m.toc(b.name+".conv2", t)
+		m.tocBlock(b.name, ".conv2", t)
 		res := cur
 		if b.convS != nil {
 			t = m.tic()
 			b.convS.forward(be, cur, n, b.ys, &m.ws)
 			b.bnS.forward(be, b.ys, rows, Buf{}, false, train, b.out)
-			m.toc(b.name+".downsample", t)
+			m.tocBlock(b.name, ".downsample", t)
 			res = b.out
 		}
 		t = m.tic()
 		b.bn2.forward(be, b.y2, rows, res, true, train, b.out)
-		m.toc(b.name+".bn2_add_relu", t)
+		m.tocBlock(b.name, ".bn2_add_relu", t)
 		cur = b.out
 	}
 	t = m.tic()
@@ -443,24 +451,24 @@ func (m *Model) Backward(dz []float32, n int) error {
 		rows := n * b.outSize / b.conv1.g.OC
 		t = m.tic()
 		b.bn2.backward(be, b.y2, rows, dOut, outMask, tmp)
-		m.toc(b.name+".bn2_add_relu", t)
+		m.tocBlock(b.name, ".bn2_add_relu", t)
 		t = m.tic()
 		b.conv2.backward(be, b.a1, tmp, n, dIn, false, &m.ws)
-		m.toc(b.name+".conv2", t)
+		m.tocBlock(b.name, ".conv2", t)
 		t = m.tic()
 		b.bn1.backward(be, b.y1, rows, dIn, b.a1, tmp)
-		m.toc(b.name+".bn1_relu", t)
+		m.tocBlock(b.name, ".bn1_relu", t)
 		t = m.tic()
 		b.conv1.backward(be, in, tmp, n, dIn, false, &m.ws)
-		m.toc(b.name+".conv1", t)
+		m.tocBlock(b.name, ".conv1", t)
 		t = m.tic()
 		if b.convS != nil {
 			b.bnS.backward(be, b.ys, rows, dOut, outMask, tmp)
 			b.convS.backward(be, in, tmp, n, dIn, true, &m.ws)
-			m.toc(b.name+".downsample", t)
+			m.tocBlock(b.name, ".downsample", t)
 		} else {
 			be.AddMasked(dIn, dOut, outMask, n*b.inSize)
-			m.toc(b.name+".bn2_add_relu", t)
+			m.tocBlock(b.name, ".bn2_add_relu", t)
 		}
 		// The block input is a ReLU output: its mask is applied by the
 		// consumers of dIn below.

@@ -76,3 +76,30 @@ func TestBackendReportsGEMM(t *testing.T) {
 		t.Error("unknown GEMM accepted")
 	}
 }
+
+// TestStepAllocations checks that a steady-state training step reuses its
+// buffers: the kernels hand their operands to the workers without closures,
+// and the loss's two goroutines are all that allocate (a few small objects).
+func TestStepAllocations(t *testing.T) {
+	for _, gemm := range []string{"auto", "go"} {
+		be := newCPU(t, gemm)
+		m, err := NewModel(be, Options{Arch: "resnet_tiny", Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := NewTrainer(m, "euclidean")
+		x := randImages(3, 32, 32)
+		if _, err := tr.Step(x, 32, 0.01); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(3, func() {
+			if _, err := tr.Step(x, 32, 0.01); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Logf("%s: %.0f allocations per step", be.Name(), allocs)
+		if allocs > 16 {
+			t.Errorf("%s: %.0f allocations per step, want ≤ 16", be.Name(), allocs)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package blas
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -30,8 +31,14 @@ type avxGemm struct {
 	mu      sync.Mutex // one product at a time: workers share cur and bufs
 	cur     avxCall
 	bufs    []*avxBufs
-	jobs    []chan avxRegion
+	jobs    []chan avxJob
 	done    chan struct{}
+}
+
+// avxJob hands a worker its block of the current product.
+type avxJob struct {
+	cl *avxCall
+	r  avxRegion
 }
 
 // avxCall is the product being computed, shared with the workers.
@@ -73,15 +80,17 @@ func AVX512(threads int) (Gemm, error) {
 		g.bufs = append(g.bufs, &avxBufs{b: make([]float32, avxKC*avxNC), edge: make([]float32, avxKC*avxNR)})
 	}
 	for w := 1; w < threads; w++ {
-		ch := make(chan avxRegion, 1)
+		ch := make(chan avxJob, 1)
 		g.jobs = append(g.jobs, ch)
-		go func(bufs *avxBufs) {
-			for r := range ch {
-				g.region(r, bufs)
-				g.done <- struct{}{}
-			}
-		}(g.bufs[w])
+		go avxWorker(ch, g.bufs[w], g.done)
 	}
+	// The workers hold only their channels and buffers, so an unreachable
+	// GEMM can be collected; closing the channels then ends the workers.
+	runtime.AddCleanup(g, func(jobs []chan avxJob) {
+		for _, ch := range jobs {
+			close(ch)
+		}
+	}, g.jobs)
 	return g, nil
 }
 
@@ -131,9 +140,9 @@ func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 		parts = append(parts, avxRegion{0, m, 0, n})
 	}
 	for w := 1; w < len(parts); w++ {
-		g.jobs[w-1] <- parts[w]
+		g.jobs[w-1] <- avxJob{cl: &g.cur, r: parts[w]}
 	}
-	g.region(parts[0], g.bufs[0])
+	avxRegionRun(&g.cur, parts[0], g.bufs[0])
 	for w := 1; w < len(parts); w++ {
 		<-g.done
 	}
@@ -142,9 +151,15 @@ func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 
 func ceilTo(x, q int) int { return (x + q - 1) / q * q }
 
-// region computes C[i0:i1, j0:j1] += alpha·op(A)·op(B) for the current call.
-func (g *avxGemm) region(r avxRegion, bufs *avxBufs) {
-	cl := &g.cur
+func avxWorker(jobs chan avxJob, bufs *avxBufs, done chan<- struct{}) {
+	for j := range jobs {
+		avxRegionRun(j.cl, j.r, bufs)
+		done <- struct{}{}
+	}
+}
+
+// avxRegionRun computes C[i0:i1, j0:j1] += alpha·op(A)·op(B) for call cl.
+func avxRegionRun(cl *avxCall, r avxRegion, bufs *avxBufs) {
 	k := cl.k
 	// Even k blocks: a last block of a few k steps would run the kernels
 	// with little work per load of C.

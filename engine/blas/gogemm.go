@@ -2,6 +2,7 @@ package blas
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -19,6 +20,41 @@ const (
 type goGemm struct {
 	threads int
 	pool    sync.Pool
+	mu      sync.Mutex // one product at a time: workers share cur
+	cur     goCall
+	jobs    []chan goJob
+	done    chan struct{}
+}
+
+// goCall is the product being computed, shared with the workers.
+type goCall struct {
+	g              *goGemm
+	transA, transB bool
+	k              int
+	alpha          float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+}
+
+// goJob hands a worker its block of C: rows [i0,i1), columns [j0,j1).
+type goJob struct {
+	cl             *goCall
+	i0, i1, j0, j1 int
+}
+
+func (cl *goCall) run(i0, i1, j0, j1 int) {
+	cl.g.serial(cl.transA, cl.transB, i0, i1, j0, j1, cl.k, cl.alpha, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc)
+}
+
+func goWorker(jobs chan goJob, done chan<- struct{}) {
+	for j := range jobs {
+		j.cl.run(j.i0, j.i1, j.j0, j.j1)
+		done <- struct{}{}
+	}
 }
 
 // NewGo returns the pure-Go SGEMM running on the given number of goroutines.
@@ -28,10 +64,22 @@ func NewGo(threads int) Gemm {
 	if threads <= 0 {
 		threads = 1
 	}
-	g := &goGemm{threads: threads}
+	g := &goGemm{threads: threads, done: make(chan struct{}, threads)}
 	g.pool.New = func() any {
 		return &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
 	}
+	// Persistent workers: a goroutine and closure per product would
+	// allocate on every GEMM of a training step.
+	for w := 1; w < threads; w++ {
+		ch := make(chan goJob, 1)
+		g.jobs = append(g.jobs, ch)
+		go goWorker(ch, g.done)
+	}
+	runtime.AddCleanup(g, func(jobs []chan goJob) {
+		for _, ch := range jobs {
+			close(ch)
+		}
+	}, g.jobs)
 	return g
 }
 
@@ -63,31 +111,34 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 		g.serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cur = goCall{g: g, transA: transA, transB: transB, k: k, alpha: alpha,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
+	var buf [16]goJob
+	parts := buf[:0]
 	if m >= n {
 		step := (m + t - 1) / t
 		step = (step + mr - 1) / mr * mr
 		for i0 := 0; i0 < m; i0 += step {
-			i1 := min(i0+step, m)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				g.serial(transA, transB, i0, i1, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
-			}()
+			parts = append(parts, goJob{&g.cur, i0, min(i0+step, m), 0, n})
 		}
 	} else {
 		step := (n + t - 1) / t
 		step = (step + nr - 1) / nr * nr
 		for j0 := 0; j0 < n; j0 += step {
-			j1 := min(j0+step, n)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				g.serial(transA, transB, 0, m, j0, j1, k, alpha, a, lda, b, ldb, c, ldc)
-			}()
+			parts = append(parts, goJob{&g.cur, 0, m, j0, min(j0+step, n)})
 		}
 	}
-	wg.Wait()
+	for w := 1; w < len(parts); w++ {
+		g.jobs[w-1] <- parts[w]
+	}
+	p := parts[0]
+	g.cur.run(p.i0, p.i1, p.j0, p.j1)
+	for w := 1; w < len(parts); w++ {
+		<-g.done
+	}
+	g.cur = goCall{} // drop the caller's slices
 }
 
 // serial computes rows [i0,i1) and columns [j0,j1) of C += alpha·op(A)·op(B).
