@@ -192,7 +192,7 @@ func (b *Backend) loadModule() error {
 	d := b.drv
 	img := append([]byte(PTX), 0)
 	errLog := make([]byte, 8192)
-	opts := []uintptr{jitErrorLogBuffer, jitErrorLogBufferSize}
+	opts := []int32{jitErrorLogBuffer, jitErrorLogBufferSize} // CUjit_option is a C enum (4 bytes)
 	vals := []uintptr{uintptr(unsafe.Pointer(&errLog[0])), uintptr(len(errLog))}
 	err := d.call("cuModuleLoadDataEx", d.cuModuleLoadDataEx, uintptr(unsafe.Pointer(&b.module)),
 		uintptr(unsafe.Pointer(&img[0])), uintptr(len(opts)), uintptr(unsafe.Pointer(&opts[0])), uintptr(unsafe.Pointer(&vals[0])))

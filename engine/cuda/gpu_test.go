@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func newGPU(t testing.TB, math string) *Backend {
 
 func newCPU(t testing.TB) *engine.CPU {
 	t.Helper()
-	c, err := engine.NewCPU(engine.CPUOptions{Threads: 2, GEMM: "go"})
+	c, err := engine.NewCPU(engine.CPUOptions{Threads: min(runtime.NumCPU(), 8), GEMM: "auto"})
 	if err != nil {
 		t.Fatal(err)
 	}
