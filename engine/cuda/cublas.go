@@ -11,7 +11,7 @@ import (
 // cublasLib holds the cuBLAS entry points used: handle management, the
 // stream and math mode, and SGEMM.
 type cublasLib struct {
-	path string
+	path                                                                     string
 	create, destroy, setStream, setMathMode, sgemm, getVersion, statusString uintptr
 }
 

@@ -163,8 +163,8 @@ func TestOpsMatchCPU(t *testing.T) {
 		oc, og := p.zeros(rows * C)
 		ac, ag := mk(p.cpu, xc, engine.Buf{}, engine.Buf{}), mk(p.gpu, xg, engine.Buf{}, engine.Buf{})
 		for _, s := range []struct {
-			a                            *engine.BNArgs
-			g, b, rm, rv, m, i, o, x     engine.Buf
+			a                        *engine.BNArgs
+			g, b, rm, rv, m, i, o, x engine.Buf
 		}{{ac, gc, bc, rmc, rvc, mc, ic, oc, xc}, {ag, gg, bg, rmg, rvg, mg, ig, og, xg}} {
 			s.a.Gamma, s.a.Beta, s.a.RunMean, s.a.RunVar, s.a.Mean, s.a.InvStd, s.a.Out = s.g, s.b, s.rm, s.rv, s.m, s.i, s.o
 		}

@@ -11,9 +11,9 @@ import (
 // fakeFS builds a searcher over a temporary tree: files are created under
 // root, and absolute patterns are rewritten into it.
 type fakeFS struct {
-	root string
-	env  map[string]string
-	ld   string
+	root  string
+	env   map[string]string
+	ld    string
 	ldErr error
 }
 
