@@ -39,6 +39,13 @@ type Options struct {
 	Math string
 }
 
+// GPUColsLimit is the im2col workspace (engine.Options.ColsLimit, in
+// floats) suggested for this backend: 256M floats (1 GiB), so most
+// convolutions of a 2×512 batch of 32×32 views run as one or two large
+// GEMMs instead of hundreds of small ones (the engine's default, 2M floats,
+// suits a CPU's cache).
+const GPUColsLimit = 256 << 20
+
 // Backend is engine.Backend on one CUDA device. Like the CPU backend it is
 // not safe for concurrent use.
 type Backend struct {

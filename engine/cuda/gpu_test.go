@@ -544,9 +544,6 @@ func envInts(name string, def []int) []int {
 	return out
 }
 
-// GPUColsLimit is the im2col workspace the GPU benchmarks use: 256M floats
-// (1 GiB), so most convolutions run as one or two large GEMMs.
-const GPUColsLimit = 256 << 20
 
 // BenchmarkTrainStep measures a resnet18_simclr training step (2×N views of
 // 32×32: forward, Cauchy loss on the host, backward, SGD) on the GPU.
