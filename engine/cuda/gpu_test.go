@@ -544,7 +544,6 @@ func envInts(name string, def []int) []int {
 	return out
 }
 
-
 // BenchmarkTrainStep measures a resnet18_simclr training step (2×N views of
 // 32×32: forward, Cauchy loss on the host, backward, SGD) on the GPU.
 // TSIMCNE_BENCH_SIZES picks N (default 256,512); TSIMCNE_CUDA_MATH the
