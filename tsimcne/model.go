@@ -126,6 +126,15 @@ func (m *Model) backend() (engine.Backend, error) {
 	return be, nil
 }
 
+// colsLimit is the im2col workspace for the backend: a GPU wants few large
+// GEMMs, not the cache-sized chunks (the engine's default) a CPU wants.
+func colsLimit(be engine.Backend) int {
+	if _, gpu := be.(*cuda.Backend); gpu {
+		return cuda.GPUColsLimit
+	}
+	return 0
+}
+
 // build creates the network for views of size×size.
 func (m *Model) build(size int) error {
 	if m.net != nil {
@@ -138,7 +147,9 @@ func (m *Model) build(size int) error {
 	if err != nil {
 		return err
 	}
-	net, err := engine.NewModel(be, engine.Options{Arch: m.cfg.Backbone, Seed: m.cfg.Seed, ImageSize: size, OutDim: m.cfg.PretrainOutDim})
+	opts := engine.Options{Arch: m.cfg.Backbone, Seed: m.cfg.Seed, ImageSize: size, OutDim: m.cfg.PretrainOutDim,
+		ColsLimit: colsLimit(be)}
+	net, err := engine.NewModel(be, opts)
 	if err != nil {
 		return err
 	}
@@ -378,7 +389,7 @@ func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
-	net, opt, meta, err := engine.LoadCheckpoint(path, be, engine.Options{})
+	net, opt, meta, err := engine.LoadCheckpoint(path, be, engine.Options{ColsLimit: colsLimit(be)})
 	if err != nil {
 		return nil, err
 	}
