@@ -42,11 +42,20 @@ func peakRSS() float64 {
 // images/s counts every view. TSIMCNE_BENCH_ARCH picks another backbone;
 // TSIMCNE_PROFILE=1 prints a per-layer time table; TSIMCNE_BENCH_SIZES
 // (e.g. "64,256,512") picks the batch sizes; TSIMCNE_BENCH_COLS sets the
-// im2col workspace limit in floats.
+// im2col workspace limit in floats; TSIMCNE_BENCH_IMAGE the side of the
+// views (default 32; the demo trains resnet_tiny on 16).
 func BenchmarkTrainStep(b *testing.B) {
 	arch := os.Getenv("TSIMCNE_BENCH_ARCH")
 	if arch == "" {
 		arch = DefaultArch
+	}
+	side := 32
+	if s := os.Getenv("TSIMCNE_BENCH_IMAGE"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 8 {
+			b.Fatalf("TSIMCNE_BENCH_IMAGE=%q: want a side of at least 8", s)
+		}
+		side = v
 	}
 	sizes := []int{64, 256}
 	if s := os.Getenv("TSIMCNE_BENCH_SIZES"); s != "" {
@@ -67,12 +76,12 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			cols, _ := strconv.Atoi(os.Getenv("TSIMCNE_BENCH_COLS"))
-			m, err := NewModel(be, Options{Arch: arch, Seed: 1, ColsLimit: cols})
+			m, err := NewModel(be, Options{Arch: arch, Seed: 1, ColsLimit: cols, ImageSize: side})
 			if err != nil {
 				b.Fatal(err)
 			}
 			tr := NewTrainer(m, "euclidean")
-			x := randImages(3, 2*n, 32)
+			x := randImages(3, 2*n, side)
 			// One warm-up step allocates every buffer.
 			if _, err := tr.Step(x, 2*n, 0.01); err != nil {
 				b.Fatal(err)
