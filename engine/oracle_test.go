@@ -11,6 +11,7 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/engine/blas"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
+	"github.com/tsimcne/tsimcne-go/internal/numtest"
 )
 
 // oracleTol is the acceptance bound: relative error ‖got−want‖/‖want‖ of
@@ -45,18 +46,7 @@ func tensorF32(t testing.TB, m map[string]safetensors.Tensor, name string) []flo
 }
 
 // relErr is ‖got−want‖/‖want‖.
-func relErr(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}
+var relErr = numtest.RelErr
 
 // roundingDominated names tensors whose exact value is zero or dominated by
 // weight decay, so a relative error measures float32 rounding noise: the

@@ -106,14 +106,7 @@ func (g *avxGemm) Threads() int { return g.threads }
 // block of rows (or, for short wide products, of columns) per thread.
 func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m == 0 || n == 0 {
-		return
-	}
-	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if beta != 1 {
-		scaleC(m, n, beta, c, ldc)
-	}
-	if k == 0 || alpha == 0 {
+	if !begin(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	g.mu.Lock()

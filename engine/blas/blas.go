@@ -83,6 +83,21 @@ func New(kind string, threads int) (Gemm, string, error) {
 	}
 }
 
+// begin is the common start of an Sgemm: it checks the operands, scales C by
+// beta (beta = 0 clears it, NaNs included, as BLAS does) and reports whether
+// alpha·op(A)·op(B) remains to be added.
+func begin(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) bool {
+	if m == 0 || n == 0 {
+		return false
+	}
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if beta != 1 {
+		scaleC(m, n, beta, c, ldc)
+	}
+	return k != 0 && alpha != 0
+}
+
 // checkLen panics when a matrix slice is too short; callers pass shapes they
 // computed themselves, so a short slice is a bug, not bad input.
 func checkLen(name string, s []float32, rows, cols, ld int) {

@@ -95,14 +95,7 @@ func (g *goGemm) Threads() int { return g.threads }
 // (or, for wide products, the columns) of C across goroutines.
 func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m == 0 || n == 0 {
-		return
-	}
-	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if beta != 1 {
-		scaleC(m, n, beta, c, ldc)
-	}
-	if k == 0 || alpha == 0 {
+	if !begin(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	work := 2 * m * n * k

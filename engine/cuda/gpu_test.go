@@ -18,6 +18,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
+	"github.com/tsimcne/tsimcne-go/internal/numtest"
 )
 
 var (
@@ -66,18 +67,7 @@ func randVec(seed uint64, n int, lo, hi float64) []float32 {
 	return v
 }
 
-func relErr(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}
+var relErr = numtest.RelErr
 
 // pair holds the same data on the CPU and the GPU.
 type pair struct {
