@@ -20,23 +20,87 @@ func checkPairs(z []float32, n, d int, dz []float32) error {
 	return nil
 }
 
-// parallelRows runs fn over [0,n) on up to 2 goroutines per available
-// core share; loss matrices are small next to the network.
-func parallelRows(n int, fn func(lo, hi int)) {
-	const workers = 2
+// lossJob holds the operands and scratch of one loss evaluation. The row
+// loops are top-level functions reading it, so handing half the rows to the
+// loss worker allocates nothing (a closure over the operands would escape).
+type lossJob struct {
+	z, dz     []float32
+	n, d      int
+	tau       float64
+	a, losses []float64 // n×n coefficients, per-anchor losses
+	zn, norms []float64 // cosine: normalised rows and their norms
+	g         [2][]float64
+	done      chan struct{}
+}
+
+// lossScratch keeps a lossJob's buffers between steps so a training loop
+// does not allocate them every step.
+type lossScratch struct{ job lossJob }
+
+// prepare sizes the buffers for n views of d values and sets the operands.
+func (s *lossScratch) prepare(z []float32, n, d int, dz []float32) *lossJob {
+	j := &s.job
+	if len(j.a) < n*n {
+		j.a = make([]float64, n*n)
+		j.losses = make([]float64, n)
+	}
+	if len(j.zn) < n*d {
+		j.zn = make([]float64, n*d)
+	}
+	if len(j.norms) < n {
+		j.norms = make([]float64, n)
+	}
+	for w := range j.g {
+		if len(j.g[w]) < d {
+			j.g[w] = make([]float64, d)
+		}
+	}
+	if j.done == nil {
+		j.done = make(chan struct{}, 1)
+	}
+	j.z, j.dz, j.n, j.d = z, dz, n, d
+	return j
+}
+
+// release drops the caller's slices so the scratch keeps no reference.
+func (j *lossJob) release() { j.z, j.dz = nil, nil }
+
+// lossTask is half of a row loop, run by the loss worker.
+type lossTask struct {
+	j      *lossJob
+	fn     func(j *lossJob, w, lo, hi int)
+	lo, hi int
+}
+
+// lossWorker is one goroutine shared by every loss evaluation in the
+// process: loss matrices are small next to the network, so two workers
+// (the caller and this one) are enough.
+var lossWorker struct {
+	once sync.Once
+	ch   chan lossTask
+}
+
+// runRows runs fn over rows [0,n): the first half on the caller, the second
+// on the loss worker (as worker 1); small losses run inline.
+func runRows(j *lossJob, fn func(j *lossJob, w, lo, hi int)) {
+	n := j.n
 	if n < 64 {
-		fn(0, n)
+		fn(j, 0, 0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	step := (n + workers - 1) / workers
-	for lo := step; lo < n; lo += step {
-		hi := min(lo+step, n)
-		wg.Add(1)
-		go func() { defer wg.Done(); fn(lo, hi) }()
-	}
-	fn(0, step)
-	wg.Wait()
+	lossWorker.once.Do(func() {
+		lossWorker.ch = make(chan lossTask)
+		go func() {
+			for t := range lossWorker.ch {
+				t.fn(t.j, 1, t.lo, t.hi)
+				t.j.done <- struct{}{}
+			}
+		}()
+	})
+	step := (n + 1) / 2
+	lossWorker.ch <- lossTask{j: j, fn: fn, lo: step, hi: n}
+	fn(j, 0, 0, step)
+	<-j.done
 }
 
 // CauchyInfoNCE is t-SimCNE's loss: z holds n = 2N views (rows i and i+N are
@@ -48,88 +112,85 @@ func CauchyInfoNCE(z []float32, n, d int, dz []float32) (float64, error) {
 	return cauchyInfoNCE(z, n, d, dz, nil)
 }
 
-// lossScratch holds the n×n coefficient matrix and per-anchor losses so a
-// training loop does not allocate them every step.
-type lossScratch struct{ a, losses []float64 }
-
-func (s *lossScratch) get(n int) ([]float64, []float64) {
-	if s == nil {
-		return make([]float64, n*n), make([]float64, n)
-	}
-	if len(s.a) < n*n {
-		s.a = make([]float64, n*n)
-		s.losses = make([]float64, n)
-	}
-	return s.a[:n*n], s.losses[:n]
-}
-
 func cauchyInfoNCE(z []float32, n, d int, dz []float32, sc *lossScratch) (float64, error) {
 	if err := checkPairs(z, n, d, dz); err != nil {
 		return 0, err
 	}
-	half := n / 2
-	// a[i][k] is the coefficient of (z_i − z_k) in ∂L_i/∂z_i / 2:
-	// q_ip·[k=p] − P_ik·q_ik with P_ik = q_ik/S_i.
-	a, losses := sc.get(n)
-	parallelRows(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			p := (i + half) % n
-			row := a[i*n : (i+1)*n]
-			zi := z[i*d : (i+1)*d]
-			var s float64
-			for k := 0; k < n; k++ {
-				if k == i {
-					row[k] = 0
-					continue
-				}
-				zk := z[k*d : (k+1)*d]
-				var d2 float64
-				for j, v := range zi {
-					t := float64(v - zk[j])
-					d2 += t * t
-				}
-				q := 1 / (1 + d2)
-				row[k] = q
-				s += q
-			}
-			qp := row[p]
-			losses[i] = -math.Log(qp) + math.Log(s)
-			for k := range row {
-				row[k] = -row[k] * row[k] / s
-			}
-			row[p] += qp
-		}
-	})
+	if sc == nil {
+		sc = new(lossScratch)
+	}
+	j := sc.prepare(z, n, d, dz)
+	defer j.release()
+	runRows(j, cauchyForwardRows)
 	var l float64
-	for _, v := range losses {
+	for _, v := range j.losses[:n] {
 		l += v
 	}
 	l /= float64(n)
 	if dz != nil {
-		// ∂L/∂z_j = (2/n) Σ_k (a_jk + a_kj)(z_j − z_k).
-		parallelRows(n, func(lo, hi int) {
-			g := make([]float64, d)
-			for j := lo; j < hi; j++ {
-				clear(g)
-				zj := z[j*d : (j+1)*d]
-				for k := 0; k < n; k++ {
-					c := a[j*n+k] + a[k*n+j]
-					if c == 0 {
-						continue
-					}
-					zk := z[k*d : (k+1)*d]
-					for t, v := range zj {
-						g[t] += c * float64(v-zk[t])
-					}
-				}
-				out := dz[j*d : (j+1)*d]
-				for t := range out {
-					out[t] = float32(2 * g[t] / float64(n))
-				}
-			}
-		})
+		runRows(j, cauchyBackwardRows)
 	}
 	return l, nil
+}
+
+// cauchyForwardRows computes the per-anchor losses of rows [lo,hi) and
+// a[i][k], the coefficient of (z_i − z_k) in ∂L_i/∂z_i / 2:
+// q_ip·[k=p] − P_ik·q_ik with P_ik = q_ik/S_i.
+func cauchyForwardRows(j *lossJob, _, lo, hi int) {
+	z, n, d := j.z, j.n, j.d
+	half := n / 2
+	for i := lo; i < hi; i++ {
+		p := (i + half) % n
+		row := j.a[i*n : (i+1)*n]
+		zi := z[i*d : (i+1)*d]
+		var s float64
+		for k := 0; k < n; k++ {
+			if k == i {
+				row[k] = 0
+				continue
+			}
+			zk := z[k*d : (k+1)*d]
+			var d2 float64
+			for t, v := range zi {
+				u := float64(v - zk[t])
+				d2 += u * u
+			}
+			q := 1 / (1 + d2)
+			row[k] = q
+			s += q
+		}
+		qp := row[p]
+		j.losses[i] = -math.Log(qp) + math.Log(s)
+		for k := range row {
+			row[k] = -row[k] * row[k] / s
+		}
+		row[p] += qp
+	}
+}
+
+// cauchyBackwardRows writes ∂L/∂z_r = (2/n) Σ_k (a_rk + a_kr)(z_r − z_k)
+// for rows [lo,hi).
+func cauchyBackwardRows(j *lossJob, w, lo, hi int) {
+	z, dz, n, d, a := j.z, j.dz, j.n, j.d, j.a
+	g := j.g[w][:d]
+	for r := lo; r < hi; r++ {
+		clear(g)
+		zr := z[r*d : (r+1)*d]
+		for k := 0; k < n; k++ {
+			c := a[r*n+k] + a[k*n+r]
+			if c == 0 {
+				continue
+			}
+			zk := z[k*d : (k+1)*d]
+			for t, v := range zr {
+				g[t] += c * float64(v-zk[t])
+			}
+		}
+		out := dz[r*d : (r+1)*d]
+		for t := range out {
+			out[t] = float32(2 * g[t] / float64(n))
+		}
+	}
 }
 
 // CosineInfoNCE is SimCLR's loss (NT-Xent): z rows are L2-normalised (eps
@@ -146,9 +207,13 @@ func cosineInfoNCE(z []float32, n, d int, tau float64, dz []float32, sc *lossScr
 	if !(tau > 0) {
 		return 0, fmt.Errorf("engine: cosine loss: temperature %g ≤ 0", tau)
 	}
-	half := n / 2
-	zn := make([]float64, n*d)
-	norms := make([]float64, n)
+	if sc == nil {
+		sc = new(lossScratch)
+	}
+	j := sc.prepare(z, n, d, dz)
+	defer j.release()
+	j.tau = tau
+	zn, norms := j.zn[:n*d], j.norms[:n]
 	for i := 0; i < n; i++ {
 		var s float64
 		for _, v := range z[i*d : (i+1)*d] {
@@ -156,79 +221,87 @@ func cosineInfoNCE(z []float32, n, d int, tau float64, dz []float32, sc *lossScr
 		}
 		nr := math.Max(math.Sqrt(s), 1e-12)
 		norms[i] = nr
-		for j, v := range z[i*d : (i+1)*d] {
-			zn[i*d+j] = float64(v) / nr
+		for t, v := range z[i*d : (i+1)*d] {
+			zn[i*d+t] = float64(v) / nr
 		}
 	}
-	// b[i][k] = softmax_ik − [k = p], the gradient of L_i w.r.t. logit l_ik.
-	b, losses := sc.get(n)
-	parallelRows(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			p := (i + half) % n
-			row := b[i*n : (i+1)*n]
-			mx := math.Inf(-1)
-			for k := 0; k < n; k++ {
-				if k == i {
-					continue
-				}
-				var s float64
-				for j := 0; j < d; j++ {
-					s += zn[i*d+j] * zn[k*d+j]
-				}
-				row[k] = s / tau
-				mx = math.Max(mx, row[k])
-			}
-			var se float64
-			for k := 0; k < n; k++ {
-				if k != i {
-					se += math.Exp(row[k] - mx)
-				}
-			}
-			lse := mx + math.Log(se)
-			losses[i] = -row[p] + lse
-			for k := 0; k < n; k++ {
-				if k == i {
-					row[k] = 0
-				} else {
-					row[k] = math.Exp(row[k] - lse)
-				}
-			}
-			row[p]--
-		}
-	})
+	runRows(j, cosineForwardRows)
 	var l float64
-	for _, v := range losses {
+	for _, v := range j.losses[:n] {
 		l += v
 	}
 	l /= float64(n)
 	if dz != nil {
-		parallelRows(n, func(lo, hi int) {
-			g := make([]float64, d)
-			for j := lo; j < hi; j++ {
-				clear(g)
-				for k := 0; k < n; k++ {
-					c := b[j*n+k] + b[k*n+j]
-					for t := 0; t < d; t++ {
-						g[t] += c * zn[k*d+t]
-					}
-				}
-				// Through the normalisation: (g − ẑ(ẑ·g))/‖z‖ (g/eps when clamped).
-				var dot float64
-				for t := 0; t < d; t++ {
-					g[t] /= tau * float64(n)
-					dot += g[t] * zn[j*d+t]
-				}
-				nr := norms[j]
-				clamped := nr <= 1e-12
-				for t := 0; t < d; t++ {
-					if clamped {
-						dz[j*d+t] = float32(g[t] / nr)
-					} else {
-						dz[j*d+t] = float32((g[t] - zn[j*d+t]*dot) / nr)
-					}
-				}
-			}
-		})
+		runRows(j, cosineBackwardRows)
 	}
 	return l, nil
+}
+
+// cosineForwardRows computes the per-anchor losses of rows [lo,hi) and
+// b[i][k] = softmax_ik − [k = p], the gradient of L_i w.r.t. logit l_ik.
+func cosineForwardRows(j *lossJob, _, lo, hi int) {
+	n, d, tau, zn := j.n, j.d, j.tau, j.zn
+	half := n / 2
+	for i := lo; i < hi; i++ {
+		p := (i + half) % n
+		row := j.a[i*n : (i+1)*n]
+		mx := math.Inf(-1)
+		for k := 0; k < n; k++ {
+			if k == i {
+				continue
+			}
+			var s float64
+			for t := 0; t < d; t++ {
+				s += zn[i*d+t] * zn[k*d+t]
+			}
+			row[k] = s / tau
+			mx = math.Max(mx, row[k])
+		}
+		var se float64
+		for k := 0; k < n; k++ {
+			if k != i {
+				se += math.Exp(row[k] - mx)
+			}
+		}
+		lse := mx + math.Log(se)
+		j.losses[i] = -row[p] + lse
+		for k := 0; k < n; k++ {
+			if k == i {
+				row[k] = 0
+			} else {
+				row[k] = math.Exp(row[k] - lse)
+			}
+		}
+		row[p]--
+	}
+}
+
+// cosineBackwardRows writes ∂L/∂z for rows [lo,hi), through the
+// normalisation: (g − ẑ(ẑ·g))/‖z‖ (g/eps when the norm was clamped).
+func cosineBackwardRows(j *lossJob, w, lo, hi int) {
+	dz, n, d, tau, zn, b := j.dz, j.n, j.d, j.tau, j.zn, j.a
+	g := j.g[w][:d]
+	for r := lo; r < hi; r++ {
+		clear(g)
+		for k := 0; k < n; k++ {
+			c := b[r*n+k] + b[k*n+r]
+			for t := 0; t < d; t++ {
+				g[t] += c * zn[k*d+t]
+			}
+		}
+		var dot float64
+		for t := 0; t < d; t++ {
+			g[t] /= tau * float64(n)
+			dot += g[t] * zn[r*d+t]
+		}
+		nr := j.norms[r]
+		clamped := nr <= 1e-12
+		for t := 0; t < d; t++ {
+			if clamped {
+				dz[r*d+t] = float32(g[t] / nr)
+			} else {
+				dz[r*d+t] = float32((g[t] - zn[r*d+t]*dot) / nr)
+			}
+		}
+	}
 }

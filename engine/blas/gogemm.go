@@ -19,8 +19,8 @@ const (
 
 type goGemm struct {
 	threads int
-	pool    sync.Pool
-	mu      sync.Mutex // one product at a time: workers share cur
+	bufs    []*packBufs // one per thread, allocated once
+	mu      sync.Mutex  // one product at a time: workers share cur and bufs
 	cur     goCall
 	jobs    []chan goJob
 	done    chan struct{}
@@ -28,7 +28,6 @@ type goGemm struct {
 
 // goCall is the product being computed, shared with the workers.
 type goCall struct {
-	g              *goGemm
 	transA, transB bool
 	k              int
 	alpha          float32
@@ -46,13 +45,13 @@ type goJob struct {
 	i0, i1, j0, j1 int
 }
 
-func (cl *goCall) run(i0, i1, j0, j1 int) {
-	cl.g.serial(cl.transA, cl.transB, i0, i1, j0, j1, cl.k, cl.alpha, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc)
+func (cl *goCall) run(i0, i1, j0, j1 int, bufs *packBufs) {
+	serial(cl.transA, cl.transB, i0, i1, j0, j1, cl.k, cl.alpha, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc, bufs)
 }
 
-func goWorker(jobs chan goJob, done chan<- struct{}) {
+func goWorker(jobs chan goJob, bufs *packBufs, done chan<- struct{}) {
 	for j := range jobs {
-		j.cl.run(j.i0, j.i1, j.j0, j.j1)
+		j.cl.run(j.i0, j.i1, j.j0, j.j1, bufs)
 		done <- struct{}{}
 	}
 }
@@ -65,15 +64,15 @@ func NewGo(threads int) Gemm {
 		threads = 1
 	}
 	g := &goGemm{threads: threads, done: make(chan struct{}, threads)}
-	g.pool.New = func() any {
-		return &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
+	for w := 0; w < threads; w++ {
+		g.bufs = append(g.bufs, &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)})
 	}
 	// Persistent workers: a goroutine and closure per product would
 	// allocate on every GEMM of a training step.
 	for w := 1; w < threads; w++ {
 		ch := make(chan goJob, 1)
 		g.jobs = append(g.jobs, ch)
-		go goWorker(ch, g.done)
+		go goWorker(ch, g.bufs[w], g.done)
 	}
 	runtime.AddCleanup(g, func(jobs []chan goJob) {
 		for _, ch := range jobs {
@@ -98,15 +97,15 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	if !begin(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	work := 2 * m * n * k
 	t := g.threads
 	if work < 1<<20 || t == 1 {
-		g.serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
+		serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc, g.bufs[0])
 		return
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.cur = goCall{g: g, transA: transA, transB: transB, k: k, alpha: alpha,
+	g.cur = goCall{transA: transA, transB: transB, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	var buf [16]goJob
 	parts := buf[:0]
@@ -127,7 +126,7 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 		g.jobs[w-1] <- parts[w]
 	}
 	p := parts[0]
-	g.cur.run(p.i0, p.i1, p.j0, p.j1)
+	g.cur.run(p.i0, p.i1, p.j0, p.j1, g.bufs[0])
 	for w := 1; w < len(parts); w++ {
 		<-g.done
 	}
@@ -135,10 +134,9 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 }
 
 // serial computes rows [i0,i1) and columns [j0,j1) of C += alpha·op(A)·op(B).
-func (g *goGemm) serial(transA, transB bool, i0, i1, j0, j1, k int, alpha float32,
-	a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	bufs := g.pool.Get().(*packBufs)
-	defer g.pool.Put(bufs)
+// bufs is the calling thread's packing space.
+func serial(transA, transB bool, i0, i1, j0, j1, k int, alpha float32,
+	a []float32, lda int, b []float32, ldb int, c []float32, ldc int, bufs *packBufs) {
 	for jc := j0; jc < j1; jc += nc {
 		nb := min(nc, j1-jc)
 		for pc := 0; pc < k; pc += kc {
