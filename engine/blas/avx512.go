@@ -2,7 +2,6 @@ package blas
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -30,9 +29,7 @@ type avxGemm struct {
 	threads int
 	mu      sync.Mutex // one product at a time: workers share cur and bufs
 	cur     avxCall
-	bufs    []*avxBufs
-	jobs    []chan avxJob
-	done    chan struct{}
+	pool    *workers[avxJob, *avxBufs]
 }
 
 // avxJob hands a worker its block of the current product.
@@ -75,23 +72,11 @@ func AVX512(threads int) (Gemm, error) {
 	if threads <= 0 {
 		threads = 1
 	}
-	g := &avxGemm{threads: threads, done: make(chan struct{}, threads)}
-	for w := 0; w < threads; w++ {
-		g.bufs = append(g.bufs, &avxBufs{b: make([]float32, avxKC*avxNC), edge: make([]float32, avxKC*avxNR)})
+	bufs := make([]*avxBufs, threads)
+	for w := range bufs {
+		bufs[w] = &avxBufs{b: make([]float32, avxKC*avxNC), edge: make([]float32, avxKC*avxNR)}
 	}
-	for w := 1; w < threads; w++ {
-		ch := make(chan avxJob, 1)
-		g.jobs = append(g.jobs, ch)
-		go avxWorker(ch, g.bufs[w], g.done)
-	}
-	// The workers hold only their channels and buffers, so an unreachable
-	// GEMM can be collected; closing the channels then ends the workers.
-	runtime.AddCleanup(g, func(jobs []chan avxJob) {
-		for _, ch := range jobs {
-			close(ch)
-		}
-	}, g.jobs)
-	return g, nil
+	return &avxGemm{threads: threads, pool: newWorkers(bufs, runAVXJob)}, nil
 }
 
 // Name implements Gemm.
@@ -114,42 +99,32 @@ func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 	g.cur = avxCall{transA: transA, transB: transB, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	t := g.threads
-	var buf [16]avxRegion
+	var buf [16]avxJob
 	parts := buf[:0]
+	cl := &g.cur
 	switch {
 	case t == 1 || 2*m*n*k < avxMinWork:
-		parts = append(parts, avxRegion{0, m, 0, n})
+		parts = append(parts, avxJob{cl, avxRegion{0, m, 0, n}})
 	case m >= t*4*avxMR:
 		step := ceilTo((m+t-1)/t, avxMR)
 		for i0 := 0; i0 < m; i0 += step {
-			parts = append(parts, avxRegion{i0, min(i0+step, m), 0, n})
+			parts = append(parts, avxJob{cl, avxRegion{i0, min(i0+step, m), 0, n}})
 		}
 	case n >= t*avxNR:
 		step := ceilTo((n+t-1)/t, avxNR)
 		for j0 := 0; j0 < n; j0 += step {
-			parts = append(parts, avxRegion{0, m, j0, min(j0+step, n)})
+			parts = append(parts, avxJob{cl, avxRegion{0, m, j0, min(j0+step, n)}})
 		}
 	default:
-		parts = append(parts, avxRegion{0, m, 0, n})
+		parts = append(parts, avxJob{cl, avxRegion{0, m, 0, n}})
 	}
-	for w := 1; w < len(parts); w++ {
-		g.jobs[w-1] <- avxJob{cl: &g.cur, r: parts[w]}
-	}
-	avxRegionRun(&g.cur, parts[0], g.bufs[0])
-	for w := 1; w < len(parts); w++ {
-		<-g.done
-	}
+	g.pool.do(parts)
 	g.cur = avxCall{} // drop the caller's slices
 }
 
 func ceilTo(x, q int) int { return (x + q - 1) / q * q }
 
-func avxWorker(jobs chan avxJob, bufs *avxBufs, done chan<- struct{}) {
-	for j := range jobs {
-		avxRegionRun(j.cl, j.r, bufs)
-		done <- struct{}{}
-	}
-}
+func runAVXJob(j avxJob, bufs *avxBufs) { avxRegionRun(j.cl, j.r, bufs) }
 
 // avxRegionRun computes C[i0:i1, j0:j1] += alpha·op(A)·op(B) for call cl.
 func avxRegionRun(cl *avxCall, r avxRegion, bufs *avxBufs) {

@@ -2,7 +2,6 @@ package blas
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 )
 
@@ -19,11 +18,9 @@ const (
 
 type goGemm struct {
 	threads int
-	bufs    []*packBufs // one per thread, allocated once
-	mu      sync.Mutex  // one product at a time: workers share cur and bufs
+	mu      sync.Mutex // one product at a time: workers share cur
 	cur     goCall
-	jobs    []chan goJob
-	done    chan struct{}
+	pool    *workers[goJob, *packBufs] // thread w packs into pool.bufs[w]
 }
 
 // goCall is the product being computed, shared with the workers.
@@ -49,12 +46,7 @@ func (cl *goCall) run(i0, i1, j0, j1 int, bufs *packBufs) {
 	serial(cl.transA, cl.transB, i0, i1, j0, j1, cl.k, cl.alpha, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc, bufs)
 }
 
-func goWorker(jobs chan goJob, bufs *packBufs, done chan<- struct{}) {
-	for j := range jobs {
-		j.cl.run(j.i0, j.i1, j.j0, j.j1, bufs)
-		done <- struct{}{}
-	}
-}
+func runGoJob(j goJob, bufs *packBufs) { j.cl.run(j.i0, j.i1, j.j0, j.j1, bufs) }
 
 // NewGo returns the pure-Go SGEMM running on the given number of goroutines.
 // It is a blocked, packed, register-tiled kernel: several times slower than
@@ -63,23 +55,11 @@ func NewGo(threads int) Gemm {
 	if threads <= 0 {
 		threads = 1
 	}
-	g := &goGemm{threads: threads, done: make(chan struct{}, threads)}
-	for w := 0; w < threads; w++ {
-		g.bufs = append(g.bufs, &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)})
+	bufs := make([]*packBufs, threads)
+	for w := range bufs {
+		bufs[w] = &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
 	}
-	// Persistent workers: a goroutine and closure per product would
-	// allocate on every GEMM of a training step.
-	for w := 1; w < threads; w++ {
-		ch := make(chan goJob, 1)
-		g.jobs = append(g.jobs, ch)
-		go goWorker(ch, g.bufs[w], g.done)
-	}
-	runtime.AddCleanup(g, func(jobs []chan goJob) {
-		for _, ch := range jobs {
-			close(ch)
-		}
-	}, g.jobs)
-	return g
+	return &goGemm{threads: threads, pool: newWorkers(bufs, runGoJob)}
 }
 
 type packBufs struct{ a, b []float32 }
@@ -102,7 +82,7 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	work := 2 * m * n * k
 	t := g.threads
 	if work < 1<<20 || t == 1 {
-		serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc, g.bufs[0])
+		serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc, g.pool.bufs[0])
 		return
 	}
 	g.cur = goCall{transA: transA, transB: transB, k: k, alpha: alpha,
@@ -122,14 +102,7 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 			parts = append(parts, goJob{&g.cur, 0, m, j0, min(j0+step, n)})
 		}
 	}
-	for w := 1; w < len(parts); w++ {
-		g.jobs[w-1] <- parts[w]
-	}
-	p := parts[0]
-	g.cur.run(p.i0, p.i1, p.j0, p.j1, g.bufs[0])
-	for w := 1; w < len(parts); w++ {
-		<-g.done
-	}
+	g.pool.do(parts)
 	g.cur = goCall{} // drop the caller's slices
 }
 
