@@ -28,27 +28,14 @@ const avxMinWork = 1 << 21
 type avxGemm struct {
 	threads int
 	mu      sync.Mutex // one product at a time: workers share cur and bufs
-	cur     avxCall
+	cur     product
 	pool    *workers[avxJob, *avxBufs]
 }
 
 // avxJob hands a worker its block of the current product.
 type avxJob struct {
-	cl *avxCall
+	cl *product
 	r  avxRegion
-}
-
-// avxCall is the product being computed, shared with the workers.
-type avxCall struct {
-	transA, transB bool
-	k              int
-	alpha          float32
-	a              []float32
-	lda            int
-	b              []float32
-	ldb            int
-	c              []float32
-	ldc            int
 }
 
 // avxRegion is the block of C one worker computes.
@@ -96,7 +83,7 @@ func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.cur = avxCall{transA: transA, transB: transB, k: k, alpha: alpha,
+	g.cur = product{transA: transA, transB: transB, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	t := g.threads
 	var buf [16]avxJob
@@ -119,7 +106,7 @@ func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 		parts = append(parts, avxJob{cl, avxRegion{0, m, 0, n}})
 	}
 	g.pool.do(parts)
-	g.cur = avxCall{} // drop the caller's slices
+	g.cur = product{} // drop the caller's slices
 }
 
 func ceilTo(x, q int) int { return (x + q - 1) / q * q }
@@ -127,7 +114,7 @@ func ceilTo(x, q int) int { return (x + q - 1) / q * q }
 func runAVXJob(j avxJob, bufs *avxBufs) { avxRegionRun(j.cl, j.r, bufs) }
 
 // avxRegionRun computes C[i0:i1, j0:j1] += alpha·op(A)·op(B) for call cl.
-func avxRegionRun(cl *avxCall, r avxRegion, bufs *avxBufs) {
+func avxRegionRun(cl *product, r avxRegion, bufs *avxBufs) {
 	k := cl.k
 	// Even k blocks: a last block of a few k steps would run the kernels
 	// with little work per load of C.

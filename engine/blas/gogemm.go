@@ -19,34 +19,20 @@ const (
 type goGemm struct {
 	threads int
 	mu      sync.Mutex // one product at a time: workers share cur
-	cur     goCall
+	cur     product
 	pool    *workers[goJob, *packBufs] // thread w packs into pool.bufs[w]
-}
-
-// goCall is the product being computed, shared with the workers.
-type goCall struct {
-	transA, transB bool
-	k              int
-	alpha          float32
-	a              []float32
-	lda            int
-	b              []float32
-	ldb            int
-	c              []float32
-	ldc            int
 }
 
 // goJob hands a worker its block of C: rows [i0,i1), columns [j0,j1).
 type goJob struct {
-	cl             *goCall
+	cl             *product
 	i0, i1, j0, j1 int
 }
 
-func (cl *goCall) run(i0, i1, j0, j1 int, bufs *packBufs) {
-	serial(cl.transA, cl.transB, i0, i1, j0, j1, cl.k, cl.alpha, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc, bufs)
+func runGoJob(j goJob, bufs *packBufs) {
+	cl := j.cl
+	serial(cl.transA, cl.transB, j.i0, j.i1, j.j0, j.j1, cl.k, cl.alpha, cl.a, cl.lda, cl.b, cl.ldb, cl.c, cl.ldc, bufs)
 }
-
-func runGoJob(j goJob, bufs *packBufs) { j.cl.run(j.i0, j.i1, j.j0, j.j1, bufs) }
 
 // NewGo returns the pure-Go SGEMM running on the given number of goroutines.
 // It is a blocked, packed, register-tiled kernel: several times slower than
@@ -85,7 +71,7 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 		serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc, g.pool.bufs[0])
 		return
 	}
-	g.cur = goCall{transA: transA, transB: transB, k: k, alpha: alpha,
+	g.cur = product{transA: transA, transB: transB, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	var buf [16]goJob
 	parts := buf[:0]
@@ -103,7 +89,7 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 		}
 	}
 	g.pool.do(parts)
-	g.cur = goCall{} // drop the caller's slices
+	g.cur = product{} // drop the caller's slices
 }
 
 // serial computes rows [i0,i1) and columns [j0,j1) of C += alpha·op(A)·op(B).

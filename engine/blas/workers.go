@@ -2,6 +2,20 @@ package blas
 
 import "runtime"
 
+// product is the GEMM being computed, C += alpha·op(A)·op(B) after the
+// beta scaling, shared by the caller and the workers of one Sgemm call.
+type product struct {
+	transA, transB bool
+	k              int
+	alpha          float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+}
+
 // workers runs the blocks of one product on threads−1 persistent goroutines
 // plus the caller; thread w packs into bufs[w]. A goroutine and a closure per
 // product would allocate on every GEMM of a training step.
