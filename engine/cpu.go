@@ -3,12 +3,12 @@ package engine
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tsimcne/tsimcne-go/engine/blas"
+	"github.com/tsimcne/tsimcne-go/internal/workpool"
 )
 
 // CPUOptions configure the CPU backend.
@@ -23,8 +23,7 @@ type CPUOptions struct {
 
 // CPU is the host-memory backend.
 type CPU struct {
-	gemm    blas.Gemm
-	threads int
+	gemm blas.Gemm
 	// Fallback explains why the pure-Go GEMM is in use when a faster one
 	// was wanted; empty otherwise.
 	Fallback string
@@ -36,7 +35,7 @@ type CPU struct {
 	// gemmTime and gemmFlops accumulate over all Gemm calls (see GEMMStats).
 	gemmTime  time.Duration
 	gemmFlops float64
-	pool      workerPool
+	pool      *workpool.Pool[job, int] // element-wise kernels; thread w is worker w
 	// k holds the operands of the element-wise kernel being run (see kargs).
 	k kargs
 }
@@ -52,15 +51,11 @@ func NewCPU(o CPUOptions) (*CPU, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: CPU backend: %w", err)
 	}
-	c := &CPU{gemm: g, threads: t, Fallback: why, partial: make([][]float64, t), pool: newWorkerPool(t - 1)}
-	// The workers hold only their channels, so an unreachable backend can
-	// be collected; closing the channels then ends the workers.
-	runtime.AddCleanup(c, func(jobs []chan job) {
-		for _, ch := range jobs {
-			close(ch)
-		}
-	}, c.pool.jobs)
-	return c, nil
+	ids := make([]int, t)
+	for i := range ids {
+		ids[i] = i
+	}
+	return &CPU{gemm: g, Fallback: why, partial: make([][]float64, t), pool: workpool.New(ids, runJob)}, nil
 }
 
 // Name says "cpu" and which GEMM runs.
@@ -93,7 +88,7 @@ func (c *CPU) UsingOpenBLAS() bool { return strings.HasPrefix(c.gemm.Name(), "Op
 func (c *CPU) GEMMName() string { return c.gemm.Name() }
 
 // Threads returns the thread count.
-func (c *CPU) Threads() int { return c.threads }
+func (c *CPU) Threads() int { return c.pool.Threads() }
 
 // Alloc returns a zeroed host buffer.
 func (c *CPU) Alloc(n int) Buf { return Buf{host: make([]float32, n), n: n} }
@@ -145,7 +140,7 @@ type kargs struct {
 // reference to the caller's memory.
 func (c *CPU) parallel(n, grain int, fn rangeFn) {
 	defer func() { c.k = kargs{} }()
-	t := c.threads
+	t := c.pool.Threads()
 	if t > n {
 		t = n
 	}
@@ -156,49 +151,27 @@ func (c *CPU) parallel(n, grain int, fn rangeFn) {
 		return
 	}
 	step := (n + t - 1) / t
-	for w := 1; w < t; w++ {
+	var buf [16]job
+	parts := buf[:0]
+	for w := 0; w < t; w++ {
 		lo, hi := w*step, min((w+1)*step, n)
 		if lo >= hi {
-			continue
+			break
 		}
-		c.pool.wg.Add(1)
-		c.pool.jobs[w-1] <- job{fn: fn, c: c, w: w, lo: lo, hi: hi}
+		parts = append(parts, job{fn: fn, c: c, lo: lo, hi: hi})
 	}
-	fn(c, 0, 0, min(step, n))
-	c.pool.wg.Wait()
+	c.pool.Do(parts)
 }
 
-// job is one range of a parallel loop.
+// job is one range of a parallel loop; the thread that runs it passes its
+// index as the kernel's worker number.
 type job struct {
-	fn        rangeFn
-	c         *CPU
-	w, lo, hi int
+	fn     rangeFn
+	c      *CPU
+	lo, hi int
 }
 
-// workerPool keeps threads−1 goroutines for the element-wise kernels, so a
-// kernel costs no goroutine start or WaitGroup allocation; one channel per
-// worker pins range w to worker w. The backend is not safe for concurrent
-// use, like the model that drives it.
-type workerPool struct {
-	jobs []chan job
-	wg   *sync.WaitGroup
-}
-
-func newWorkerPool(n int) workerPool {
-	p := workerPool{jobs: make([]chan job, n), wg: new(sync.WaitGroup)}
-	for i := range p.jobs {
-		ch := make(chan job, 1)
-		p.jobs[i] = ch
-		wg := p.wg
-		go func() {
-			for j := range ch {
-				j.fn(j.c, j.w, j.lo, j.hi)
-				wg.Done()
-			}
-		}()
-	}
-	return p
-}
+func runJob(j job, w int) { j.fn(j.c, w, j.lo, j.hi) }
 
 // Im2col gathers patches; rows of padding are written as zeros.
 func (c *CPU) Im2col(x Buf, g ConvGeom, n0, n1 int, cols Buf) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/tsimcne/tsimcne-go/internal/workpool"
 )
 
 // checkPairs validates a stacked two-view batch.
@@ -27,10 +29,9 @@ type lossJob struct {
 	z, dz     []float32
 	n, d      int
 	tau       float64
-	a, losses []float64 // n×n coefficients, per-anchor losses
-	zn, norms []float64 // cosine: normalised rows and their norms
-	g         [2][]float64
-	done      chan struct{}
+	a, losses []float64    // n×n coefficients, per-anchor losses
+	zn, norms []float64    // cosine: normalised rows and their norms
+	g         [2][]float64 // per-thread gradient accumulators
 }
 
 // lossScratch keeps a lossJob's buffers between steps so a training loop
@@ -55,9 +56,6 @@ func (s *lossScratch) prepare(z []float32, n, d int, dz []float32) *lossJob {
 			j.g[w] = make([]float64, d)
 		}
 	}
-	if j.done == nil {
-		j.done = make(chan struct{}, 1)
-	}
 	j.z, j.dz, j.n, j.d = z, dz, n, d
 	return j
 }
@@ -65,42 +63,32 @@ func (s *lossScratch) prepare(z []float32, n, d int, dz []float32) *lossJob {
 // release drops the caller's slices so the scratch keeps no reference.
 func (j *lossJob) release() { j.z, j.dz = nil, nil }
 
-// lossTask is half of a row loop, run by the loss worker.
+// lossTask is one half of a loss's row loop.
 type lossTask struct {
 	j      *lossJob
 	fn     func(j *lossJob, w, lo, hi int)
 	lo, hi int
 }
 
-// lossWorker is one goroutine shared by every loss evaluation in the
-// process: loss matrices are small next to the network, so two workers
-// (the caller and this one) are enough.
-var lossWorker struct {
-	once sync.Once
-	ch   chan lossTask
-}
+func runLossTask(t lossTask, w int) { t.fn(t.j, w, t.lo, t.hi) }
 
-// runRows runs fn over rows [0,n): the first half on the caller, the second
-// on the loss worker (as worker 1); small losses run inline.
+// lossPool is shared by every loss evaluation in the process: loss matrices
+// are small next to the network, so two threads (the caller and one
+// worker) are enough.
+var lossPool = sync.OnceValue(func() *workpool.Pool[lossTask, int] {
+	return workpool.New([]int{0, 1}, runLossTask)
+})
+
+// runRows runs fn over rows [0,n), split in two halves; small losses run
+// inline.
 func runRows(j *lossJob, fn func(j *lossJob, w, lo, hi int)) {
 	n := j.n
 	if n < 64 {
 		fn(j, 0, 0, n)
 		return
 	}
-	lossWorker.once.Do(func() {
-		lossWorker.ch = make(chan lossTask)
-		go func() {
-			for t := range lossWorker.ch {
-				t.fn(t.j, 1, t.lo, t.hi)
-				t.j.done <- struct{}{}
-			}
-		}()
-	})
 	step := (n + 1) / 2
-	lossWorker.ch <- lossTask{j: j, fn: fn, lo: step, hi: n}
-	fn(j, 0, 0, step)
-	<-j.done
+	lossPool().Do([]lossTask{{j: j, fn: fn, lo: 0, hi: step}, {j: j, fn: fn, lo: step, hi: n}})
 }
 
 // CauchyInfoNCE is t-SimCNE's loss: z holds n = 2N views (rows i and i+N are

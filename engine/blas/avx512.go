@@ -3,6 +3,8 @@ package blas
 import (
 	"fmt"
 	"sync"
+
+	"github.com/tsimcne/tsimcne-go/internal/workpool"
 	"unsafe"
 )
 
@@ -26,10 +28,9 @@ const avxMinWork = 1 << 21
 // the small weight matrices of the engine's layers — and never the large
 // im2col matrices; that saves a copy of the largest operand on every call.
 type avxGemm struct {
-	threads int
-	mu      sync.Mutex // one product at a time: workers share cur and bufs
-	cur     product
-	pool    *workers[avxJob, *avxBufs]
+	mu   sync.Mutex // one product at a time: workers share cur and bufs
+	cur  product
+	pool *workpool.Pool[avxJob, *avxBufs]
 }
 
 // avxJob hands a worker its block of the current product.
@@ -63,16 +64,16 @@ func AVX512(threads int) (Gemm, error) {
 	for w := range bufs {
 		bufs[w] = &avxBufs{b: make([]float32, avxKC*avxNC), edge: make([]float32, avxKC*avxNR)}
 	}
-	return &avxGemm{threads: threads, pool: newWorkers(bufs, runAVXJob)}, nil
+	return &avxGemm{pool: workpool.New(bufs, runAVXJob)}, nil
 }
 
 // Name implements Gemm.
 func (g *avxGemm) Name() string {
-	return fmt.Sprintf("AVX-512 assembly GEMM, %d threads", g.threads)
+	return fmt.Sprintf("AVX-512 assembly GEMM, %d threads", g.pool.Threads())
 }
 
 // Threads implements Gemm.
-func (g *avxGemm) Threads() int { return g.threads }
+func (g *avxGemm) Threads() int { return g.pool.Threads() }
 
 // Sgemm implements Gemm: it scales C by beta once, then splits C into one
 // block of rows (or, for short wide products, of columns) per thread.
@@ -85,7 +86,7 @@ func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 	defer g.mu.Unlock()
 	g.cur = product{transA: transA, transB: transB, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
-	t := g.threads
+	t := g.pool.Threads()
 	var buf [16]avxJob
 	parts := buf[:0]
 	cl := &g.cur
@@ -105,7 +106,7 @@ func (g *avxGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 	default:
 		parts = append(parts, avxJob{cl, avxRegion{0, m, 0, n}})
 	}
-	g.pool.do(parts)
+	g.pool.Do(parts)
 	g.cur = product{} // drop the caller's slices
 }
 

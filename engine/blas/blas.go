@@ -83,6 +83,20 @@ func New(kind string, threads int) (Gemm, string, error) {
 	}
 }
 
+// product is the GEMM being computed, C += alpha·op(A)·op(B) after the
+// beta scaling, shared by the caller and the workers of one Sgemm call.
+type product struct {
+	transA, transB bool
+	k              int
+	alpha          float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+}
+
 // begin is the common start of an Sgemm: it checks the operands, scales C by
 // beta (beta = 0 clears it, NaNs included, as BLAS does) and reports whether
 // alpha·op(A)·op(B) remains to be added.

@@ -3,6 +3,8 @@ package blas
 import (
 	"fmt"
 	"sync"
+
+	"github.com/tsimcne/tsimcne-go/internal/workpool"
 )
 
 // Blocking parameters of the pure-Go kernel: a kc×nc panel of B and an mc×kc
@@ -17,10 +19,9 @@ const (
 )
 
 type goGemm struct {
-	threads int
-	mu      sync.Mutex // one product at a time: workers share cur
-	cur     product
-	pool    *workers[goJob, *packBufs] // thread w packs into pool.bufs[w]
+	mu   sync.Mutex // one product at a time: workers share cur
+	cur  product
+	pool *workpool.Pool[goJob, *packBufs] // thread w packs into pool.State(w)
 }
 
 // goJob hands a worker its block of C: rows [i0,i1), columns [j0,j1).
@@ -45,16 +46,16 @@ func NewGo(threads int) Gemm {
 	for w := range bufs {
 		bufs[w] = &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
 	}
-	return &goGemm{threads: threads, pool: newWorkers(bufs, runGoJob)}
+	return &goGemm{pool: workpool.New(bufs, runGoJob)}
 }
 
 type packBufs struct{ a, b []float32 }
 
 // Name implements Gemm.
-func (g *goGemm) Name() string { return fmt.Sprintf("pure-Go GEMM, %d threads", g.threads) }
+func (g *goGemm) Name() string { return fmt.Sprintf("pure-Go GEMM, %d threads", g.pool.Threads()) }
 
 // Threads implements Gemm.
-func (g *goGemm) Threads() int { return g.threads }
+func (g *goGemm) Threads() int { return g.pool.Threads() }
 
 // Sgemm implements Gemm: it scales C by beta once, then splits the rows
 // (or, for wide products, the columns) of C across goroutines.
@@ -66,9 +67,9 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	work := 2 * m * n * k
-	t := g.threads
+	t := g.pool.Threads()
 	if work < 1<<20 || t == 1 {
-		serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc, g.pool.bufs[0])
+		serial(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc, g.pool.State(0))
 		return
 	}
 	g.cur = product{transA: transA, transB: transB, k: k, alpha: alpha,
@@ -88,7 +89,7 @@ func (g *goGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 			parts = append(parts, goJob{&g.cur, 0, m, j0, min(j0+step, n)})
 		}
 	}
-	g.pool.do(parts)
+	g.pool.Do(parts)
 	g.cur = product{} // drop the caller's slices
 }
 
