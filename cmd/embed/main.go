@@ -10,32 +10,23 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/knn"
 	"github.com/tsimcne/tsimcne-go/plot"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "embed:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("embed", newRoot()) }
 
 type flags struct {
 	out, plotPath, device   string

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/format"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
+	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/internal/progress"
 )
 
@@ -171,7 +172,7 @@ func newVerify() *cobra.Command {
 				for _, line := range strings.Split(err.Error(), "\n") {
 					fmt.Fprintln(cmd.ErrOrStderr(), "  "+line)
 				}
-				return exitError(2)
+				return cli.ExitError(2)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK\n", args[0])
 			return nil

@@ -7,39 +7,20 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tsimcne/tsimcne-go/format"
+	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/pack"
 	"github.com/tsimcne/tsimcne-go/source"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "pack:", err)
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(int(ee))
-		}
-		os.Exit(1)
-	}
-}
-
-// exitError carries a specific exit status out of a command.
-type exitError int
-
-func (e exitError) Error() string { return "exit status " + strconv.Itoa(int(e)) }
+func main() { cli.Main("pack", newRoot()) }
 
 type packFlags struct {
 	out, from, codec, chunkSize, resize string

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/tsimcne/tsimcne-go/format"
+	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/source/sourcetest"
 )
 
@@ -178,7 +179,7 @@ func TestCIFAR10Acceptance(t *testing.T) {
 	ci := chunkOffset(t, out, 5)
 	flip(t, bad, int(ci), orig[ci]^1)
 	_, errs, err := run(t, "verify", bad, "-q")
-	var ee exitError
+	var ee cli.ExitError
 	if !errors.As(err, &ee) || ee != 2 || !strings.Contains(errs, "chunk 5 is damaged") {
 		t.Fatalf("verify of a damaged chunk: %v, %q", err, errs)
 	}

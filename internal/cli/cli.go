@@ -1,0 +1,47 @@
+// Package cli is what the programs' main functions share: run the root
+// command with a context that Ctrl-C (or SIGTERM) cancels, print the error
+// under the program's name and exit with a status that says what happened.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// ExitError carries a specific exit status out of a command (for example 2
+// for "the file is damaged" from pack verify).
+type ExitError int
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// Status is the exit status for err: an ExitError's own, 130 for an
+// interrupted run (the shell's convention for SIGINT), else 1.
+func Status(err error) int {
+	var ee ExitError
+	switch {
+	case errors.As(err, &ee):
+		return int(ee)
+	case errors.Is(err, context.Canceled):
+		return 130
+	default:
+		return 1
+	}
+}
+
+// Main runs root and exits with Status of its error, which it prints as
+// "name: error" on standard error.
+func Main(name string, root *cobra.Command) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(Status(err))
+	}
+}
