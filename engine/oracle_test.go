@@ -23,27 +23,10 @@ const (
 	microOutDim = 16
 )
 
-func readST(t testing.TB, path string) map[string]safetensors.Tensor {
-	t.Helper()
-	m, _, err := safetensors.Read(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func tensorF32(t testing.TB, m map[string]safetensors.Tensor, name string) []float32 {
-	t.Helper()
-	v, ok := m[name]
-	if !ok {
-		t.Fatalf("fixture has no tensor %q", name)
-	}
-	f, err := v.Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
+var (
+	readST    = numtest.ReadTensors
+	tensorF32 = numtest.Float32s
+)
 
 // relErr is ‖got−want‖/‖want‖.
 var relErr = numtest.RelErr

@@ -260,27 +260,10 @@ func TestOracleMicroFixture(t *testing.T) {
 	}
 }
 
-func readST(t *testing.T, path string) map[string]safetensors.Tensor {
-	t.Helper()
-	m, _, err := safetensors.Read(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func f32(t *testing.T, m map[string]safetensors.Tensor, k string) []float32 {
-	t.Helper()
-	v, ok := m[k]
-	if !ok {
-		t.Fatalf("no tensor %q", k)
-	}
-	f, err := v.Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
+var (
+	readST = numtest.ReadTensors
+	f32    = numtest.Float32s
+)
 
 func oracleMicro(t *testing.T, mathMode string) {
 	be := newGPU(t, mathMode)
@@ -566,9 +549,8 @@ func BenchmarkTrainStep(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(2*n*b.N)/b.Elapsed().Seconds(), "images/s")
-			live, peak := be.MemStats()
+			_, peak := be.MemStats()
 			b.ReportMetric(float64(peak)/(1<<20), "peak-dev-MB")
-			_ = live
 		})
 	}
 }

@@ -1,8 +1,14 @@
-// Package numtest holds the numeric comparisons the engine's tests share,
-// on the CPU and on the GPU backends.
+// Package numtest holds what the engine's tests share on the CPU and on the
+// GPU backends: the relative error the oracle tolerances are stated in, and
+// reading the safetensors fixtures.
 package numtest
 
-import "math"
+import (
+	"math"
+	"testing"
+
+	"github.com/tsimcne/tsimcne-go/engine/safetensors"
+)
 
 // RelErr is ‖got−want‖/‖want‖ in float64 (‖got−want‖ when want is zero),
 // the measure the oracle fixtures' tolerances are stated in.
@@ -17,4 +23,29 @@ func RelErr(got, want []float32) float64 {
 		return math.Sqrt(num)
 	}
 	return math.Sqrt(num / den)
+}
+
+// ReadTensors reads a safetensors fixture, failing the test on error.
+func ReadTensors(t testing.TB, path string) map[string]safetensors.Tensor {
+	t.Helper()
+	m, _, err := safetensors.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Float32s returns tensor name of a fixture as float32s, failing the test
+// when it is missing or of another type.
+func Float32s(t testing.TB, m map[string]safetensors.Tensor, name string) []float32 {
+	t.Helper()
+	v, ok := m[name]
+	if !ok {
+		t.Fatalf("fixture has no tensor %q", name)
+	}
+	f, err := v.Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
