@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/tsimcne/tsimcne-go/internal/workpool"
 	"unsafe"
+
+	"github.com/tsimcne/tsimcne-go/internal/workpool"
 )
 
 // Blocking of the AVX-512 GEMM. A micro-kernel computes avxMR×avxNR of C

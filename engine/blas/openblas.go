@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"golang.org/x/sys/cpu"
 )
 
 var (
@@ -48,30 +49,10 @@ func preferAVX512() {
 		obCoreNote = "OPENBLAS_CORETYPE=" + v + " from the environment"
 		return
 	}
-	if hasAVX512F() {
+	if cpu.X86.HasAVX512F {
 		os.Setenv("OPENBLAS_CORETYPE", "SkylakeX")
 		obCoreNote = "OPENBLAS_CORETYPE=SkylakeX chosen for this AVX-512 CPU"
 	}
-}
-
-// hasAVX512F reads the CPU flags from /proc/cpuinfo (Linux only; elsewhere
-// OpenBLAS's own detection is kept).
-func hasAVX512F() bool {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "flags") {
-			for _, f := range strings.Fields(line) {
-				if f == "avx512f" {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	return false
 }
 
 // obCoreNote says how the kernel type was chosen, for Name.
