@@ -3,7 +3,6 @@ package blas
 import (
 	"fmt"
 	"sync"
-
 	"unsafe"
 
 	"github.com/tsimcne/tsimcne-go/internal/workpool"
