@@ -376,12 +376,17 @@ func oracleMicro(t *testing.T, mathMode string) {
 }
 
 // TestTrainStepMatchesCPU: one training step of a small ResNet on the GPU
-// (FP32 GEMMs) equals the CPU backend's: loss, and every weight after SGD.
+// (FP32 GEMMs) equals the CPU backend's: the loss, and every weight after
+// SGD, to 1e-4 relative; the loss of a second step (a forward pass from the
+// updated weights) too. The weights after the second step are not
+// compared: the BatchNorm biases start at zero, so after two steps they are
+// sums of gradients that nearly cancel, where the GEMMs' different
+// summation orders (cuBLAS vs the CPU's GEMM) show up at ~1e-4.
 func TestTrainStepMatchesCPU(t *testing.T) {
 	gpu := newGPU(t, "fp32")
 	const n = 32
 	x := randVec(31, n*32*32*3, 0, 1)
-	var losses [2]float64
+	var losses [2][2]float64
 	var dicts [2]map[string]safetensors.Tensor
 	for i, be := range []engine.Backend{newCPU(t), gpu} {
 		m, err := engine.NewModel(be, engine.Options{Arch: "resnet_small", Seed: 5})
@@ -394,23 +399,31 @@ func TestTrainStepMatchesCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			losses[i] = l
+			losses[i][s] = l
+			if s == 0 {
+				dicts[i] = m.StateDict()
+			}
 		}
-		dicts[i] = m.StateDict()
 	}
-	if e := math.Abs(losses[1]-losses[0]) / math.Abs(losses[0]); e > 1e-4 {
-		t.Errorf("loss GPU %.9g, CPU %.9g", losses[1], losses[0])
+	for s := 0; s < 2; s++ {
+		if e := math.Abs(losses[1][s]-losses[0][s]) / math.Abs(losses[0][s]); e > 1e-4 {
+			t.Errorf("step %d: loss GPU %.9g, CPU %.9g", s+1, losses[1][s], losses[0][s])
+		}
 	}
+	worst := 0.0
 	for k, c := range dicts[0] {
 		if strings.HasSuffix(k, "num_batches_tracked") {
 			continue
 		}
 		cv, _ := c.Float32s()
 		gv, _ := dicts[1][k].Float32s()
-		if e := relErr(gv, cv); !(e <= 1e-4) {
-			t.Errorf("%s after 2 steps: relative error %.3g", k, e)
+		e := relErr(gv, cv)
+		worst = max(worst, e)
+		if !(e <= 1e-4) {
+			t.Errorf("%s after one step: relative error %.3g", k, e)
 		}
 	}
+	t.Logf("one step: worst relative error %.3g over %d tensors; losses %.9g / %.9g (CPU / GPU)", worst, len(dicts[0]), losses[0][0], losses[1][0])
 }
 
 // TestColorMatchesCPU: the colour kernel equals augment's CPU Color on the
@@ -458,6 +471,13 @@ func TestColorMatchesCPU(t *testing.T) {
 		if err := ca.Queue(x8, params); err != nil {
 			t.Fatal(err)
 		}
+		// Output read on the backend's stream, before Result: it must
+		// wait for the colour kernel on the augmenter's stream.
+		onDevice := make([]float32, len(want))
+		be.Download(onDevice, ca.Output())
+		if e := relErr(onDevice, want); !(e < 1e-5) {
+			t.Errorf("normalize=%v: Output read on the backend's stream: relative error %.3g (not ordered after the kernel?)", norm, e)
+		}
 		if err := ca.Result(got); err != nil {
 			t.Fatal(err)
 		}
@@ -500,8 +520,10 @@ func TestBufferLifeCycle(t *testing.T) {
 		runtimeGC()
 		_ = be.Collect()
 	}
-	if be.mem.Live() != live0 {
-		t.Errorf("%d buffers live, want %d", be.mem.Live(), live0)
+	// The backend is shared: buffers other tests dropped may be collected
+	// here too, so the count may fall below live0, never stay above.
+	if be.mem.Live() > live0 {
+		t.Errorf("%d buffers live, want at most %d", be.mem.Live(), live0)
 	}
 }
 
