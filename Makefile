@@ -93,7 +93,7 @@ CUDASIM_ENV := LD_LIBRARY_PATH=$(CURDIR)/$(CUDASIM)$${LD_LIBRARY_PATH:+:$$LD_LIB
 cudasim:
 	@mkdir -p $(CUDASIM)
 	$(GO) run ./$(CUDASIM_SRC)/gen -o $(CUDASIM)/kernels_host.cpp engine/cuda/kernels/kernels.cu
-	$(SIMCXX) $(SIMFLAGS) -x c++ -fno-exceptions -fno-rtti -fno-threadsafe-statics -include prelude.h \
+	$(SIMCXX) $(SIMFLAGS) -x c++ -Wno-comment -fno-exceptions -fno-rtti -fno-threadsafe-statics -include prelude.h \
 		-c -o $(CUDASIM)/kernels_host.o $(CUDASIM)/kernels_host.cpp
 	$(SIMCC) $(SIMFLAGS) -shared -Wl,-soname,libcuda.so.1 -o $(CUDASIM)/libcuda.so.1 \
 		$(CUDASIM_SRC)/cuda.c $(CUDASIM_SRC)/fiber.c $(CUDASIM)/kernels_host.o -lpthread -lm -Wl,--no-undefined
