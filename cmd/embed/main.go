@@ -49,7 +49,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	fl := c.Flags()
-	fl.StringVarP(&f.out, "output", "o", "", "Arrow IPC file to write (required)")
+	fl.StringVarP(&f.out, "output", "o", "", "Arrow IPC file to write, or Parquet when it ends in .parquet (required)")
 	fl.StringVar(&f.plotPath, "plot", "", "also draw the map as PNG here (and the loss curve next to it as NAME-loss.png)")
 	fl.BoolVar(&f.features, "features", false, "add the backbone features as a fixed-size list column")
 	fl.BoolVar(&f.noKNN, "no-knn", false, "skip the kNN accuracy")
@@ -103,6 +103,10 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 		"source_kind":    ds.Reader().Schema().Source.Kind,
 		"checkpoint":     ckpt,
 		"created_by":     "embed",
+		// Which dataset this map belongs to: view refuses a pack that
+		// does not match.
+		embedio.MetaSourceSamples:     strconv.Itoa(ds.Reader().Len()),
+		embedio.MetaSourceFingerprint: embedio.SourceFingerprint(ds.Reader().Len(), ds.Reader().Schema().Classes, ds.Reader().Label, ds.Reader().Name),
 	}
 	note := ""
 	if !f.noKNN && hasLabels(emb) && emb.N >= 14 {
@@ -116,7 +120,7 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 	}
 	out := &embedio.Embedding{Labels: emb.Labels, Classes: emb.Classes, Coords: emb.Y, Dim: emb.Dim,
 		Features: emb.Features, FeatureDim: emb.FeatureDim, Meta: meta}
-	if err := embedio.Write(f.out, out); err != nil {
+	if err := embedio.WriteFile(f.out, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "embedded %d images in %.1fs -> %s\n", emb.N, secs, f.out)
