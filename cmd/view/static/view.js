@@ -256,7 +256,7 @@
     // Rings: the clicked point and its neighbours, and the hovered point.
     ctx.lineWidth = 2 * dpr;
     for (const j of nbrs) ring(j, '#262626', 5);
-    if (picked >= 0) ring(picked, '#d62728', 8);
+    if (picked >= 0) ring(picked, '#000000', 9);
     if (hover >= 0) ring(hover, '#262626', 7);
   }
 
