@@ -10,18 +10,22 @@ import (
 )
 
 // ThumbnailOptions tunes ThumbnailFigure. The zero value gives a
-// 4000×3200 figure (print resolution: 13 inches at 300 dpi) with 40
+// 4000×3200 figure (print resolution: 13 inches at 300 dpi) with 32
 // thumbnail cells across the map.
 type ThumbnailOptions struct {
 	// Width and Height of the image; 0 means 4000×3200, or Height =
 	// Width·4/5 when only Width is given.
 	Width, Height int
 	// Cells is the number of grid cells across the plot area's width;
-	// cells are square. 0 means 40.
+	// cells are square. 0 means 32.
 	Cells int
-	// MinPoints is the fewest points a cell needs to get a thumbnail, so a
-	// stray outlier does not get a picture of its own; 0 means 3.
+	// MinPoints is the fewest points a cell needs to get a thumbnail, so
+	// stray outliers and thin margins keep their dots; 0 means 3 or a
+	// fifth of the mean count of the occupied cells, whichever is more.
 	MinPoints int
+	// Fill is the thumbnail's side as a fraction of the cell's, in
+	// (0, 1]; the gaps let the points underneath show. 0 means 0.74.
+	Fill float64
 	// Title is drawn above the map.
 	Title string
 	// Note is drawn under the map, after the counts.
@@ -55,14 +59,17 @@ func ThumbnailImage(xy []float32, labels []int32, classes []string,
 	}
 	cells := opt.Cells
 	if cells == 0 {
-		cells = 40
+		cells = 32
 	}
 	if cells < 1 || cells > 1000 {
 		return nil, fmt.Errorf("plot: %d thumbnail cells, want 1..1000", cells)
 	}
-	minPts := opt.MinPoints
-	if minPts == 0 {
-		minPts = 3
+	fill := opt.Fill
+	if fill == 0 {
+		fill = 0.74
+	}
+	if !(fill > 0 && fill <= 1) {
+		return nil, fmt.Errorf("plot: thumbnail fill %v, want (0, 1]", opt.Fill)
 	}
 	img, _, fr, err := scatterImage(xy, labels, classes, ScatterOptions{Width: w, Height: h, Title: opt.Title, Note: opt.Note})
 	if err != nil {
@@ -99,6 +106,17 @@ func ThumbnailImage(xy []float32, labels []int32, classes []string,
 			g.sy += float64(xy[2*i+1])
 		}
 	}
+	minPts := opt.MinPoints
+	if minPts == 0 {
+		occupied, total := 0, 0
+		for _, g := range grid {
+			if g.n > 0 {
+				occupied++
+				total += g.n
+			}
+		}
+		minPts = max(3, total/max(occupied, 1)/5)
+	}
 	// The representative of a cell: the point nearest its points' mean
 	// (ties to the lower index, so the figure is deterministic).
 	best := make([]int, len(grid))
@@ -117,7 +135,7 @@ func ThumbnailImage(xy []float32, labels []int32, classes []string,
 			best[c], bestD[c] = i, d
 		}
 	}
-	border := max(1, int(math.Round(side/24)))
+	border := max(1, int(math.Round(fill*side/20)))
 	for c, i := range best {
 		if i < 0 {
 			continue
@@ -126,12 +144,13 @@ func ThumbnailImage(xy []float32, labels []int32, classes []string,
 		if err != nil {
 			return nil, fmt.Errorf("plot: thumbnail of point %d: %w", i, err)
 		}
-		x0 := int(math.Round(fr.px0 + float64(c%cells)*side))
-		y0 := int(math.Round(fr.py0 + float64(c/cells)*side))
-		x1 := int(math.Round(fr.px0 + float64(c%cells+1)*side))
-		y1 := int(math.Round(fr.py0 + float64(c/cells+1)*side))
-		y1 = min(y1, int(math.Round(fr.py0+fr.ph)))
-		if y1-y0 < 2*border+2 {
+		// Centred in its cell, a little smaller than the cell.
+		mx := fr.px0 + (float64(c%cells)+0.5)*side
+		my := fr.py0 + (float64(c/cells)+0.5)*side
+		half := fill * side / 2
+		x0, x1 := int(math.Round(mx-half)), int(math.Round(mx+half))
+		y0, y1 := int(math.Round(my-half)), int(math.Round(my+half))
+		if y1 > int(fr.py0+fr.ph) || y1-y0 < 2*border+2 {
 			continue
 		}
 		var col color.RGBA = fr.color(-1)

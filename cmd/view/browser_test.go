@@ -79,7 +79,21 @@ func must[T any](t testing.TB, ctx context.Context, a chromedp.Action[T]) T {
 
 func waitReady(t testing.TB, ctx context.Context) {
 	t.Helper()
-	must(t, ctx, chromedp.Poll[bool](`window.tsView && (window.tsView.ready || !!window.tsView.error)`, chromedp.WithPollingTimeout(60*time.Second)))
+	// Evaluate rather than Poll: right after a navigation the old
+	// document's context can vanish under a poll.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](`!!(window.tsView && (window.tsView.ready || window.tsView.error))`))
+		cancel()
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("page not ready after 60 s (last error %v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if e := must(t, ctx, chromedp.Evaluate[*string](`window.tsView.error`)); e != nil {
 		t.Fatalf("page: %s", *e)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
+	"github.com/tsimcne/tsimcne-go/internal/sampleimg"
 	"github.com/tsimcne/tsimcne-go/plot"
 )
 
@@ -54,14 +55,14 @@ func writeReport(d *mapData, path string, maxThumbs int) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			img, err := sampleImage(&smp)
+			img, err := sampleimg.Image(&smp)
 			if err != nil {
 				return 0, fmt.Errorf("sample %d: %w", ix, err)
 			}
 			if b := img.Bounds(); max(b.Dx(), b.Dy()) > reportThumbSize {
-				img = scaleToFit(img, reportThumbSize)
+				img = sampleimg.ScaleToFit(img, reportThumbSize)
 			}
-			png, err := encodePNG(img)
+			png, err := sampleimg.EncodePNG(img)
 			if err != nil {
 				return 0, err
 			}
@@ -173,7 +174,7 @@ func writeFigure(d *mapData, path string, width, cells int) error {
 		if err != nil {
 			return nil, err
 		}
-		return sampleImage(&smp)
+		return sampleimg.Image(&smp)
 	}
 	title := fmt.Sprintf("t-SimCNE map of %s (%d images)", filepath.Base(d.packPath), d.n)
 	return plot.ThumbnailFigure(path, d.emb.Coords, d.emb.Labels, classNames(d.emb), thumb,

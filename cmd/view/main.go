@@ -78,7 +78,7 @@ from; without it the map is still shown. The server listens on loopback only unl
 	fl.IntVar(&f.exportThumbs, "export-thumbs", 3000, "thumbnails embedded in the report (a spread-out sample)")
 	fl.StringVar(&f.figure, "figure", "", "write the map with a grid of thumbnails as PNG here (needs DATA)")
 	fl.IntVar(&f.figureWidth, "figure-width", 4000, "width of the thumbnail figure in pixels")
-	fl.IntVar(&f.figureCells, "figure-cells", 40, "thumbnail grid cells across the figure's map")
+	fl.IntVar(&f.figureCells, "figure-cells", 32, "thumbnail grid cells across the figure's map")
 	return c
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tsimcne/tsimcne-go/internal/sampleimg"
 )
 
 //go:embed static
@@ -165,14 +167,14 @@ func (s *server) thumbPNG(ix int64, size int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := sampleImage(&smp)
+	img, err := sampleimg.Image(&smp)
 	if err != nil {
 		return nil, fmt.Errorf("sample %d: %w", ix, err)
 	}
 	if size > 0 {
-		img = scaleToFit(img, size)
+		img = sampleimg.ScaleToFit(img, size)
 	}
-	b, err := encodePNG(img)
+	b, err := sampleimg.EncodePNG(img)
 	if err != nil {
 		return nil, fmt.Errorf("sample %d: png: %w", ix, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/internal/sampleimg"
 )
 
 func newTestServer(t testing.TB, f *fixture, withPack bool) (*httptest.Server, *server) {
@@ -70,7 +71,7 @@ func packGetPNG(t testing.TB, f *fixture, i int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := sampleImage(&s)
+	img, err := sampleimg.Image(&s)
 	if err != nil {
 		t.Fatal(err)
 	}

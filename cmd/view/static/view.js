@@ -16,6 +16,8 @@
   const HOVER_PX = 10; // hover picks the nearest point within this many CSS pixels
   const CELL_PX = 52; // CSS size of a thumbnail cell in image mode
   const THUMB_LIMIT = 3000; // images kept in the page's cache
+  const IMAGE_AVG = 4; // image mode below this many points per cell in view
+  const IMAGE_ROOM = 8; // a cell with more points than this keeps its dots
 
   // T is the page's state, and the handle the browser tests use.
   const T = (window.tsView = { ready: false, firstPaint: null, error: null, drawn: 0, drawnPerClass: [], thumbsDrawn: 0, lastExport: null });
@@ -191,7 +193,7 @@
     // shape instead of saturating.
     const perPx = (shown / (W * H)) / (zoom * zoom);
     let r = 0.55 * Math.sqrt(1 / (Math.PI * Math.max(perPx, 1e-12)));
-    r = Math.max(0.7 * dpr, Math.min(5 * dpr, r * 0.9));
+    r = Math.max(0.9 * dpr, Math.min(6 * dpr, r));
     const inView = shown / (zoom * zoom);
     const alpha = Math.max(0.3, Math.min(0.9, 0.3 + 0.6 * Math.sqrt(2000 / Math.max(inView, 1))));
     const d = img.data;
@@ -230,21 +232,38 @@
     T.drawnPerClass = drawnPer;
     T.radius = r / dpr;
     T.alpha = alpha;
-    // Image mode: when the points in view are few enough for the grid of
-    // cells, each occupied cell shows the image of its first point.
+    // Image mode: once zoomed in so that the points in view average a few
+    // per cell of the image grid, every cell with room (few points, so
+    // the image hides little) shows the image of its first point; dense
+    // cells keep their dots until zoomed in further.
     let tdrawn = 0;
     const haveThumbs = meta.pack || (REP && meta.report_thumbs > 0);
     T.imageMode = false;
-    if (haveThumbs && drawn > 0 && drawn <= cols * rowsN * 1.5) {
+    if (haveThumbs && drawn > 0 && drawn <= cols * rowsN * IMAGE_AVG) {
       T.imageMode = true;
       const size = cellDev * 0.92;
       ctx.imageSmoothingEnabled = false;
+      // Images do not overlap: a cell's image is placed only if it keeps
+      // clear of those already placed in the cells around it.
+      const placed = new Int32Array(occupant.length).fill(-1);
+      const clear = (cell, px, py) => {
+        const cx = cell % cols, cy = (cell - cx) / cols;
+        for (let yy = Math.max(0, cy - 1); yy <= Math.min(rowsN - 1, cy + 1); yy++) {
+          for (let xx = Math.max(0, cx - 1); xx <= Math.min(cols - 1, cx + 1); xx++) {
+            const j = placed[yy * cols + xx];
+            if (j >= 0 && Math.abs(sx(X[j]) - px) < size + 2 * dpr && Math.abs(sy(Y[j]) - py) < size + 2 * dpr) return false;
+          }
+        }
+        return true;
+      };
       for (let cell = 0; cell < occupant.length; cell++) {
         const i = occupant[cell];
-        if (i < 0) continue;
+        if (i < 0 || occCount[cell] > IMAGE_ROOM) continue;
+        const px = sx(X[i]), py = sy(Y[i]);
+        if (!clear(cell, px, py)) continue;
         const im = thumb(IX[i], 64);
         if (!im || !im.complete || !im.naturalWidth) continue;
-        const px = sx(X[i]), py = sy(Y[i]);
+        placed[cell] = i;
         const col = colors[cls[i]];
         ctx.fillStyle = 'rgb(' + col.join(',') + ')';
         ctx.fillRect(px - size / 2 - dpr, py - size / 2 - dpr, size + 2 * dpr, size + 2 * dpr);
@@ -658,7 +677,7 @@
     for (let i = 0; i < n; i++) out[i] = [IX[i], cls[i], r.left + sx(X[i]) / dpr, r.top + sy(Y[i]) / dpr];
     return out;
   };
-  T.zoomOn = (ix, factor) => { const i = rowOf ? rowOf.get(ix) : ix; view.cx = X[i]; view.cy = Y[i]; view.s = s0 * factor; draw(); };
+  T.zoomOn = (ix, factor) => { const i = rowOf ? rowOf.get(ix) : ix; view.cx = X[i]; view.cy = Y[i]; view.s = s0 * factor; hideCard(); draw(); };
   T.home = () => { home(); draw(); };
   T.colors = () => colors;
   T.hidden = () => Array.from(hidden);

@@ -1,4 +1,6 @@
-package main
+// Package sampleimg turns packed samples into images exactly as `pack get`
+// does, for the viewer's thumbnails and the thumbnail figure.
+package sampleimg
 
 import (
 	"bytes"
@@ -15,11 +17,11 @@ import (
 	"github.com/tsimcne/tsimcne-go/format"
 )
 
-// sampleImage turns a sample into an image exactly as `pack get` does: raw
+// Image turns a sample into an image exactly as `pack get` does: raw
 // pixels are wrapped without conversion, encoded files are decoded. The
 // thumbnail endpoint's PNG at full size must equal `pack get`'s file, so
 // this stays a copy of that command's function.
-func sampleImage(s *format.Sample) (image.Image, error) {
+func Image(s *format.Sample) (image.Image, error) {
 	if s.Encoded {
 		img, _, err := image.Decode(bytes.NewReader(s.Data))
 		if err != nil {
@@ -47,11 +49,11 @@ func sampleImage(s *format.Sample) (image.Image, error) {
 	return nil, fmt.Errorf("%d channels", s.Channels)
 }
 
-// scaleToFit resizes img so that its longer side is size pixels, by
+// ScaleToFit resizes img so that its longer side is size pixels, by
 // nearest-neighbour sampling: thumbnails of small images (MNIST's 28×28)
 // stay crisp instead of blurred. An image already that size is returned as
 // it is.
-func scaleToFit(img image.Image, size int) image.Image {
+func ScaleToFit(img image.Image, size int) image.Image {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w == 0 || h == 0 || max(w, h) == size {
@@ -78,9 +80,9 @@ func scaleToFit(img image.Image, size int) image.Image {
 	return out
 }
 
-// encodePNG is png.Encode into memory with the default settings, the same
+// EncodePNG is png.Encode into memory with the default settings, the same
 // encoder and settings `pack get` uses.
-func encodePNG(img image.Image) ([]byte, error) {
+func EncodePNG(img image.Image) ([]byte, error) {
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
 		return nil, err
