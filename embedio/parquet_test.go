@@ -97,6 +97,18 @@ func TestDuckDBParquet(t *testing.T) {
 	if err := WriteFile(ar, e); err != nil {
 		t.Fatal(err)
 	}
+	md := duckdbCompare(t, node, dir, pq, ar, 70000)
+	for k, v := range e.Meta {
+		if md[k] != v {
+			t.Fatalf("Parquet key-value metadata %q = %q, want %q", k, md[k], v)
+		}
+	}
+}
+
+// duckdbCompare has DuckDB read the Parquet file pq and checks that it sees
+// the rows of the Arrow file ar, in order, with the same values.
+func duckdbCompare(t *testing.T, node, dir, pq, ar string, n int) map[string]string {
+	t.Helper()
 	cmd := exec.Command(node, filepath.Join(dir, "duckdb.mjs"), pq)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -117,14 +129,14 @@ func TestDuckDBParquet(t *testing.T) {
 	if err := json.Unmarshal(out, &s); err != nil {
 		t.Fatalf("duckdb.mjs output: %v", err)
 	}
-	if s.Rows != 70000 || !slices.Equal(s.Columns, []string{"index", "label", "class", "x", "y"}) {
+	if s.Rows != n || !slices.Equal(s.Columns, []string{"index", "label", "class", "x", "y"}) {
 		t.Fatalf("DuckDB sees %d rows, columns %q %q", s.Rows, s.Columns, s.Types)
 	}
 	a, err := ReadFile(ar)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 70000 {
+	for i := range n {
 		if s.Index[i] != a.Index[i] || s.Label[i] != a.Labels[i] || s.X[i] != a.Coords[2*i] || s.Y[i] != a.Coords[2*i+1] {
 			t.Fatalf("row %d: DuckDB %d %d %v %v, Arrow file %d %d %v %v", i, s.Index[i], s.Label[i], s.X[i], s.Y[i],
 				a.Index[i], a.Labels[i], a.Coords[2*i], a.Coords[2*i+1])
@@ -137,9 +149,22 @@ func TestDuckDBParquet(t *testing.T) {
 			t.Fatalf("row %d: class %v, want %s", i, s.Class[i], a.Classes[l])
 		}
 	}
-	for k, v := range e.Meta {
-		if s.Metadata[k] != v {
-			t.Fatalf("Parquet key-value metadata %q = %q, want %q", k, s.Metadata[k], v)
-		}
+	return s.Metadata
+}
+
+// TestDuckDBDemo checks the demo's Parquet file (embed -o
+// demo/mnist.parquet) against its Arrow file when TSV_DEMO names the demo
+// folder.
+func TestDuckDBDemo(t *testing.T) {
+	demo := os.Getenv("TSV_DEMO")
+	if demo == "" {
+		t.Skip("set TSV_DEMO to the folder with mnist.parquet and mnist.arrow")
 	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, here, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(here), "..", "scripts", "arrow")
+	duckdbCompare(t, node, dir, filepath.Join(demo, "mnist.parquet"), filepath.Join(demo, "mnist.arrow"), 70000)
 }
