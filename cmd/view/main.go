@@ -27,7 +27,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"time"
 
@@ -140,7 +139,8 @@ func run(ctx context.Context, stdout, stderr io.Writer, embPath, data string, f 
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return ctx.Err()
+	// Ctrl-C is how a server is meant to stop: not an error.
+	return nil
 }
 
 // isLoopback reports whether the listener is reachable from this machine
@@ -149,5 +149,3 @@ func isLoopback(a net.Addr) bool {
 	t, ok := a.(*net.TCPAddr)
 	return ok && t.IP.IsLoopback()
 }
-
-var _ = os.Stderr
