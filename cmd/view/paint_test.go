@@ -54,6 +54,8 @@ func TestFirstPaint(t *testing.T) {
 			must(t, tab, chromedp.Navigate(ts.URL+"/"))
 			waitReady(t, tab)
 			fp := must(t, tab, chromedp.Evaluate[float64](`tsView.firstPaint`))
+			tm := must(t, tab, chromedp.Evaluate[map[string]float64](`tsView.timings`))
+			t.Logf("%d points: data in at %.0f ms, prepared at %.0f ms, painted at %.0f ms", n, tm["data"], tm["prepared"], tm["painted"])
 			if drawn := must(t, tab, chromedp.Evaluate[int](`tsView.drawn`)); drawn != n {
 				t.Fatalf("%d points: drew %d", n, drawn)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"sync"
 
 	_ "image/gif"  // register GIF for encoded samples
 	_ "image/jpeg" // register JPEG for encoded samples
@@ -81,11 +82,26 @@ func ScaleToFit(img image.Image, size int) image.Image {
 }
 
 // EncodePNG is png.Encode into memory with the default settings, the same
-// encoder and settings `pack get` uses.
+// encoder and settings `pack get` uses, so the bytes are the same. The
+// encoder's state (its zlib writer is most of a megabyte) is reused through
+// a pool: allocating it per thumbnail costs more than the encoding.
 func EncodePNG(img image.Image) ([]byte, error) {
 	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
+	enc := png.Encoder{CompressionLevel: png.DefaultCompression, BufferPool: &encoderPool}
+	if err := enc.Encode(&b, img); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
+
+// pngPool is a png.EncoderBufferPool over a sync.Pool.
+type pngPool struct{ p sync.Pool }
+
+func (p *pngPool) Get() *png.EncoderBuffer {
+	b, _ := p.p.Get().(*png.EncoderBuffer)
+	return b
+}
+
+func (p *pngPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
+
+var encoderPool pngPool

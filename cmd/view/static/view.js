@@ -52,6 +52,7 @@
       meta = m;
       buf = p;
     }
+    const tData = performance.now();
     const head = new Uint32Array(buf, 0, 4);
     if (String.fromCharCode(...new Uint8Array(buf, 0, 4)) !== 'TSVP' || head[1] !== 1) throw new Error('points: not a TSVP v1 body');
     n = head[2];
@@ -94,8 +95,11 @@
     home();
     buildLegend();
     showMeta();
+    const tPrep = performance.now();
     draw();
     T.firstPaint = performance.now();
+    // Where the time to first paint went (ms since navigation start).
+    T.timings = { data: tData, prepared: tPrep, painted: T.firstPaint };
     T.ready = true;
     setTimeout(buildGrid, 0);
   }
