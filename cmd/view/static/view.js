@@ -197,7 +197,7 @@
     // shape instead of saturating.
     const perPx = (shown / (W * H)) / (zoom * zoom);
     let r = 0.55 * Math.sqrt(1 / (Math.PI * Math.max(perPx, 1e-12)));
-    r = Math.max(0.9 * dpr, Math.min(6 * dpr, r));
+    r = Math.max(1.1 * dpr, Math.min(6 * dpr, r));
     const inView = shown / (zoom * zoom);
     const alpha = Math.max(0.3, Math.min(0.9, 0.3 + 0.6 * Math.sqrt(2000 / Math.max(inView, 1))));
     const d = img.data;
@@ -312,8 +312,10 @@
       dx.push(0); dy.push(0); cov.push(Math.min(1, Math.PI * rr * rr));
     } else {
       for (let y = -e; y <= e; y++) for (let x = -e; x <= e; x++) {
+        // Pixels the disc barely touches are left out: they cost as
+        // much as the others and add only a faint fringe.
         const c = Math.min(1, rr + 0.5 - Math.hypot(x, y));
-        if (c > 0) { dx.push(x); dy.push(y); cov.push(c); }
+        if (c > 0.25) { dx.push(x); dy.push(y); cov.push(c); }
       }
     }
     o = { dx: Int32Array.from(dx), dy: Int32Array.from(dy), cov: Float32Array.from(cov) };
