@@ -91,18 +91,18 @@ func TestDemoScreenshots(t *testing.T) {
 	ctx := newBrowser(t, 1400, 900)
 	must(t, ctx, chromedp.Navigate(ts.URL+"/"))
 	waitReady(t, ctx)
-	// Hover a point of the 3 cluster near its middle.
+	// Hover a point of the 6 cluster near its middle.
 	best, bd := -1, math.Inf(1)
 	var mx, my float64
 	k := 0
 	for i, l := range d.emb.Labels {
-		if l == 3 {
+		if l == 6 {
 			mx, my, k = mx+float64(d.emb.Coords[2*i]), my+float64(d.emb.Coords[2*i+1]), k+1
 		}
 	}
 	mx, my = mx/float64(k), my/float64(k)
 	for i, l := range d.emb.Labels {
-		if l == 3 {
+		if l == 6 {
 			if dd := math.Hypot(float64(d.emb.Coords[2*i])-mx, float64(d.emb.Coords[2*i+1])-my); dd < bd {
 				best, bd = i, dd
 			}
