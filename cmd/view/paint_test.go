@@ -18,13 +18,12 @@ import (
 
 // TestFirstPaint measures the time from navigation to the first frame
 // with every point drawn, in headless chromium, for maps of 70,000 and
-// 1,000,000 points (ten Gaussian blobs, no pack). It is a benchmark, so it
-// runs only with TSV_PAINT_BENCH=1; each size is loaded five times in a
-// fresh tab and the median reported. The acceptance bound is 2 s for
-// 1,000,000 points.
+// 1,000,000 points (ten Gaussian blobs, no pack): each size is loaded five
+// times and the median reported (go test -v shows it). The acceptance
+// bound, checked here, is 2 s for 1,000,000 points; -short skips the test.
 func TestFirstPaint(t *testing.T) {
-	if os.Getenv("TSV_PAINT_BENCH") == "" {
-		t.Skip("benchmark: set TSV_PAINT_BENCH=1")
+	if testing.Short() {
+		t.Skip("-short: first-paint measurement skipped")
 	}
 	ctx := newBrowser(t, 1400, 900)
 	for _, n := range []int{70000, 1000000} {
