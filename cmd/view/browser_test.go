@@ -312,6 +312,65 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("lasso selection exports the indices inside", func(t *testing.T) {
+		var cx, cy float64
+		k := 0
+		for _, p := range pts {
+			if p.cls == 8 {
+				cx, cy, k = cx+p.x, cy+p.y, k+1
+			}
+		}
+		cx, cy = math.Round(cx/float64(k)), math.Round(cy/float64(k))
+		// A quadrilateral over the blob, moved until no point lies within
+		// a pixel of its edges.
+		var poly [][2]float64
+		found := false
+		for tries := 0; tries < 2500 && !found; tries++ {
+			sx, sy := float64(tries%50-25), float64(tries/50-25)
+			poly = [][2]float64{{cx - 60 + sx, cy + 45 + sy}, {cx + 50 + sx, cy + 55 + sy}, {cx + 10 + sx, cy - 65 + sy}, {cx - 40 + sx, cy - 20 + sy}}
+			found = true
+			for _, p := range pts {
+				for a := range poly {
+					if segDist(p.x, p.y, poly[a], poly[(a+1)%len(poly)]) < 1 {
+						found = false
+					}
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no clear polygon")
+		}
+		var want []int
+		for _, p := range pts {
+			if p.cls != 3 && inPolygon(p.x, p.y, poly) {
+				want = append(want, p.ix)
+			}
+		}
+		slices.Sort(want)
+		alt := chromedp.ButtonModifiers(chromedp.ModifierAlt)
+		steps := []chromedp.Action[chromedp.Void]{
+			chromedp.MouseEvent(chromedp.MouseMoved, poly[0][0], poly[0][1], alt),
+			chromedp.MouseEvent(chromedp.MousePressed, poly[0][0], poly[0][1], chromedp.ButtonLeft, alt, chromedp.ClickCount(1)),
+		}
+		for _, v := range poly[1:] {
+			steps = append(steps, chromedp.MouseEvent(chromedp.MouseMoved, v[0], v[1], chromedp.ButtonLeft, alt))
+		}
+		last := poly[len(poly)-1]
+		steps = append(steps, chromedp.MouseEvent(chromedp.MouseReleased, last[0], last[1], chromedp.ButtonLeft, alt, chromedp.ClickCount(1)))
+		must(t, ctx, chromedp.Steps(steps...))
+		must(t, ctx, chromedp.Click(chromedp.CSS(`#sel-json`)))
+		raw := must(t, ctx, chromedp.Evaluate[string](`tsView.lastExport.text`))
+		var got struct {
+			Indices []int `json:"indices"`
+		}
+		if err := json.Unmarshal([]byte(raw), &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(want) < 20 || !slices.Equal(got.Indices, want) {
+			t.Fatalf("lasso exported %d indices %v…, want %d %v…", len(got.Indices), head(got.Indices), len(want), head(want))
+		}
+	})
+
 	t.Run("search by class and index", func(t *testing.T) {
 		must(t, ctx, chromedp.Steps(chromedp.SetValue(chromedp.CSS(`#q`), "seven"), chromedp.Click(chromedp.CSS(`#search button`))))
 		per := must(t, ctx, chromedp.Evaluate[[]int](`tsView.drawnPerClass`))
@@ -332,6 +391,25 @@ func TestBrowser(t *testing.T) {
 
 func near(v, edge, lo, hi, other float64) bool {
 	return math.Abs(v-edge) < 1.5 && other > lo-1.5 && other < hi+1.5
+}
+
+// segDist is the distance from (x, y) to the segment a–b.
+func segDist(x, y float64, a, b [2]float64) float64 {
+	dx, dy := b[0]-a[0], b[1]-a[1]
+	u := ((x-a[0])*dx + (y-a[1])*dy) / (dx*dx + dy*dy)
+	u = max(0, min(1, u))
+	return math.Hypot(x-a[0]-u*dx, y-a[1]-u*dy)
+}
+
+// inPolygon is the even-odd test.
+func inPolygon(x, y float64, p [][2]float64) bool {
+	in := false
+	for a, b := 0, len(p)-1; a < len(p); b, a = a, a+1 {
+		if (p[a][1] > y) != (p[b][1] > y) && x < (p[b][0]-p[a][0])*(y-p[a][1])/(p[b][1]-p[a][1])+p[a][0] {
+			in = !in
+		}
+	}
+	return in
 }
 
 func head(v []int) []int { return v[:min(5, len(v))] }

@@ -281,6 +281,16 @@
     for (const j of nbrs) ring(j, '#262626', 5);
     if (picked >= 0) ring(picked, '#000000', 9);
     if (hover >= 0) ring(hover, '#262626', 7);
+    if (drag && drag.lasso && drag.lasso.length > 1) {
+      ctx.strokeStyle = '#262626';
+      ctx.lineWidth = dpr;
+      ctx.setLineDash([4 * dpr, 3 * dpr]);
+      ctx.beginPath();
+      drag.lasso.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.closePath();
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
   }
 
   function ring(i, color, rad) {
@@ -541,6 +551,31 @@
     return rows.length;
   }
 
+  // Lasso: the shown points inside a polygon given in device pixels
+  // (even-odd rule), tested in data coordinates.
+  function selectPolygon(poly) {
+    const P = poly.map(([x, y]) => [dataX(x), dataY(y)]);
+    let ax = Infinity, ay = Infinity, bxx = -Infinity, byy = -Infinity;
+    for (const [x, y] of P) { ax = Math.min(ax, x); bxx = Math.max(bxx, x); ay = Math.min(ay, y); byy = Math.max(byy, y); }
+    const rows = [];
+    for (let i = 0; i < n; i++) {
+      if (hidden[cls[i]]) continue;
+      const x = X[i], y = Y[i];
+      if (!(x >= ax && x <= bxx && y >= ay && y <= byy)) continue;
+      let inside = false;
+      for (let a = 0, b = P.length - 1; a < P.length; b = a++) {
+        const [xa, ya] = P[a], [xb, yb] = P[b];
+        if ((ya > y) !== (yb > y) && x < ((xb - xa) * (y - ya)) / (yb - ya) + xa) inside = !inside;
+      }
+      if (inside) rows.push(i);
+    }
+    selection = { rows, polygon: P };
+    $('sel').hidden = false;
+    $('sel-count').textContent = rows.length.toLocaleString('en') + ' points selected';
+    draw();
+    return rows.length;
+  }
+
   function exportSelection(fmt) {
     if (!selection) return;
     const ixs = selection.rows.map((i) => IX[i]).sort((a, b) => a - b);
@@ -596,7 +631,7 @@
   canvas.addEventListener('mousedown', (e) => {
     if (!T.ready || e.button !== 0) return;
     const [x, y] = devXY(e);
-    drag = { x, y, cx: view.cx, cy: view.cy, box: e.shiftKey, moved: false };
+    drag = { x, y, cx: view.cx, cy: view.cy, box: e.shiftKey && !e.altKey, lasso: e.altKey ? [[x, y]] : null, moved: false };
     e.preventDefault();
   });
   window.addEventListener('mousemove', (e) => {
@@ -604,7 +639,10 @@
     const [x, y] = devXY(e);
     if (drag) {
       if (Math.abs(x - drag.x) + Math.abs(y - drag.y) > 3 * dpr) drag.moved = true;
-      if (drag.box) {
+      if (drag.lasso) {
+        drag.lasso.push([x, y]);
+        redraw();
+      } else if (drag.box) {
         const b = $('box');
         b.hidden = false;
         b.style.left = Math.min(x, drag.x) / dpr + 'px';
@@ -635,6 +673,12 @@
     if (d.box) {
       $('box').hidden = true;
       if (d.moved) selectBox(d.x, d.y, x, y);
+      return;
+    }
+    if (d.lasso) {
+      d.lasso.push([x, y]);
+      if (d.moved && d.lasso.length >= 3) selectPolygon(d.lasso);
+      else draw();
       return;
     }
     if (!d.moved && e.target === canvas) {
