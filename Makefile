@@ -12,8 +12,9 @@ all: build
 deps:
 	$(GO) mod download
 
-# The independent Arrow reader (apache-arrow for Node) used by embedio's
-# tests; skipped quietly where npm is not installed.
+# The independent Arrow reader (apache-arrow for Node) and DuckDB (the
+# Parquet check) used by embedio's tests; skipped quietly where npm is not
+# installed.
 arrow-deps:
 	@if command -v npm >/dev/null 2>&1; then cd scripts/arrow && npm ci --silent --no-audit --no-fund; \
 	else echo "npm not found: the Node Arrow reader test will be skipped"; fi
@@ -30,6 +31,7 @@ test: deps arrow-deps cudasim
 	$(GO) test -count=1 -timeout 9m $$($(GO) list ./... | grep -vxF "$$($(GO) list $(CUDA_TEST_PKGS))")
 	$(CUDASIM_ENV) $(GO) test -count=1 -timeout 5m $(CUDA_TEST_PKGS)
 	$(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./augment/ ./tsimcne/
+	$(GO) test -count=1 -race -timeout 5m -run 'TestConcurrentClients|TestAPI' ./cmd/view/
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

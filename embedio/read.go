@@ -49,7 +49,15 @@ func Read(path string) (e *Embedding, err error) {
 	return e, nil
 }
 
-func decode(fr *ipc.FileReader) (*Embedding, error) {
+// batchSource is what decode reads: an Arrow IPC file reader, or the
+// record batches of a Parquet file.
+type batchSource interface {
+	Schema() *arrow.Schema
+	NumRecords() int
+	RecordBatch(i int) (arrow.RecordBatch, error)
+}
+
+func decode(fr batchSource) (*Embedding, error) {
 	s := fr.Schema()
 	e := &Embedding{Meta: map[string]string{}}
 	md := s.Metadata()

@@ -58,27 +58,56 @@ func Scatter(path string, xy []float32, labels []int32, classes []string, opt Sc
 
 // ScatterImage renders what Scatter writes and reports what it skipped.
 func ScatterImage(xy []float32, labels []int32, classes []string, opt ScatterOptions) (*image.RGBA, ScatterStats, error) {
+	img, st, _, err := scatterImage(xy, labels, classes, opt)
+	return img, st, err
+}
+
+// frame is where scatterImage put the map: the data window shown, the plot
+// area in pixels, and the class colours, for drawing more on top.
+type frame struct {
+	x0, x1, y0, y1     float64 // data window
+	px0, py0, pw, ph   float64 // plot area in pixels
+	scale              float64 // pixels per data unit
+	colors             []color.RGBA
+	names              []string
+	hasNoLabel, labels bool
+}
+
+// toPx maps data coordinates to pixels.
+func (f *frame) toPx(x, y float64) (float64, float64) {
+	return f.px0 + (x-f.x0)*f.scale, f.py0 + f.ph - (y-f.y0)*f.scale
+}
+
+// color is the colour of a point with label l.
+func (f *frame) color(l int32) color.RGBA {
+	if !f.labels {
+		return f.colors[0]
+	}
+	return f.colors[classSlot(l, len(f.names), f.hasNoLabel)]
+}
+
+func scatterImage(xy []float32, labels []int32, classes []string, opt ScatterOptions) (*image.RGBA, ScatterStats, *frame, error) {
 	var st ScatterStats
 	w, h := opt.Width, opt.Height
 	if w == 0 && h == 0 {
 		w, h = 1600, 1200
 	}
 	if err := checkSize(w, h); err != nil {
-		return nil, st, err
+		return nil, st, nil, err
 	}
 	if len(xy)%2 != 0 {
-		return nil, st, fmt.Errorf("plot: %d coordinates are not x, y pairs", len(xy))
+		return nil, st, nil, fmt.Errorf("plot: %d coordinates are not x, y pairs", len(xy))
 	}
 	n := len(xy) / 2
 	if labels != nil && len(labels) != n {
-		return nil, st, fmt.Errorf("plot: %d labels for %d points", len(labels), n)
+		return nil, st, nil, fmt.Errorf("plot: %d labels for %d points", len(labels), n)
 	}
 	if opt.Alpha < 0 || opt.Alpha > 1 || opt.Radius < 0 || math.IsNaN(opt.Alpha) || math.IsNaN(opt.Radius) || opt.Radius > 100 {
-		return nil, st, fmt.Errorf("plot: alpha %v or radius %v out of range", opt.Alpha, opt.Radius)
+		return nil, st, nil, fmt.Errorf("plot: alpha %v or radius %v out of range", opt.Alpha, opt.Radius)
 	}
 	names, colors, hasNoLabel := legendEntries(labels, classes)
 	if len(names) > 10000 {
-		return nil, st, fmt.Errorf("plot: %d classes is more than a legend can show", len(names))
+		return nil, st, nil, fmt.Errorf("plot: %d classes is more than a legend can show", len(names))
 	}
 
 	// Finite points, and the view: trimmed percentiles with a margin,
@@ -101,7 +130,7 @@ func ScatterImage(xy []float32, labels []int32, classes []string, opt ScatterOpt
 	s := float64(min(w, h)) / 1200 // type and spacing scale with the image
 	fTitle, err := face(30 * s)
 	if err != nil {
-		return nil, st, err
+		return nil, st, nil, err
 	}
 	fLabel, _ := face(21 * s)
 	fTick, _ := face(17 * s)
@@ -125,7 +154,7 @@ func ScatterImage(xy []float32, labels []int32, classes []string, opt ScatterOpt
 	px0, py0 := leftM, top
 	pw, ph := float64(w)-leftM-rightM, float64(h)-top-bottom
 	if pw < 16 || ph < 16 {
-		return nil, st, fmt.Errorf("plot: %d×%d is too small for the map and its legend", w, h)
+		return nil, st, nil, fmt.Errorf("plot: %d×%d is too small for the map and its legend", w, h)
 	}
 
 	// Equal aspect: one data unit is the same number of pixels in x and y;
@@ -209,7 +238,9 @@ func ScatterImage(xy []float32, labels []int32, classes []string, opt ScatterOpt
 	if len(names) > 0 {
 		drawLegend(cv, fLabel, lay, colors, px0+pw+30*s, top, ph, s)
 	}
-	return cv.img, st, nil
+	fr := &frame{x0: x0, x1: x1, y0: y0, y1: y1, px0: px0, py0: py0, pw: pw, ph: ph, scale: scale,
+		colors: colors, names: names, hasNoLabel: hasNoLabel, labels: labels != nil}
+	return cv.img, st, fr, nil
 }
 
 // viewRange is the range of coordinate axis (0: x, 1: y) to show: the

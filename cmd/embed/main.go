@@ -1,7 +1,7 @@
 // Command embed maps every image of a packed dataset with a trained model
 // and writes the map as an Arrow IPC file, plus optional plots.
 //
-//	embed RUN_DIR DATA -o emb.arrow [--plot emb.png] [--features]
+//	embed RUN_DIR DATA -o emb.arrow|emb.parquet [--plot emb.png] [--thumbs fig.png] [--features]
 //
 // The Arrow file has the columns index (dataset order), label, class
 // (dictionary of class names), x and y (or embedding for out_dim ≠ 2) and,
@@ -11,6 +11,7 @@ package main
 
 import (
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +21,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/format"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
+	"github.com/tsimcne/tsimcne-go/internal/sampleimg"
 	"github.com/tsimcne/tsimcne-go/knn"
 	"github.com/tsimcne/tsimcne-go/plot"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
@@ -30,6 +33,7 @@ func main() { cli.Main("embed", newRoot()) }
 
 type flags struct {
 	out, plotPath, device   string
+	thumbsPath              string
 	features, quiet, noKNN  bool
 	threads, workers, batch int
 }
@@ -49,8 +53,9 @@ func newRoot() *cobra.Command {
 		},
 	}
 	fl := c.Flags()
-	fl.StringVarP(&f.out, "output", "o", "", "Arrow IPC file to write (required)")
+	fl.StringVarP(&f.out, "output", "o", "", "Arrow IPC file to write, or Parquet when it ends in .parquet (required)")
 	fl.StringVar(&f.plotPath, "plot", "", "also draw the map as PNG here (and the loss curve next to it as NAME-loss.png)")
+	fl.StringVar(&f.thumbsPath, "thumbs", "", "also draw the map with a grid of image thumbnails as PNG here (print resolution)")
 	fl.BoolVar(&f.features, "features", false, "add the backbone features as a fixed-size list column")
 	fl.BoolVar(&f.noKNN, "no-knn", false, "skip the kNN accuracy")
 	fl.StringVar(&f.device, "device", "", "auto, cpu or cuda (default: as trained)")
@@ -103,6 +108,10 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 		"source_kind":    ds.Reader().Schema().Source.Kind,
 		"checkpoint":     ckpt,
 		"created_by":     "embed",
+		// Which dataset this map belongs to: view refuses a pack that
+		// does not match.
+		embedio.MetaSourceSamples:     strconv.Itoa(ds.Reader().Len()),
+		embedio.MetaSourceFingerprint: embedio.SourceFingerprint(ds.Reader().Len(), ds.Reader().Schema().Classes, ds.Reader().Label, ds.Reader().Name),
 	}
 	note := ""
 	if !f.noKNN && hasLabels(emb) && emb.N >= 14 {
@@ -116,10 +125,16 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 	}
 	out := &embedio.Embedding{Labels: emb.Labels, Classes: emb.Classes, Coords: emb.Y, Dim: emb.Dim,
 		Features: emb.Features, FeatureDim: emb.FeatureDim, Meta: meta}
-	if err := embedio.Write(f.out, out); err != nil {
+	if err := embedio.WriteFile(f.out, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "embedded %d images in %.1fs -> %s\n", emb.N, secs, f.out)
+	if f.thumbsPath != "" {
+		if err := thumbFigure(f.thumbsPath, ds.Reader(), emb, data); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "thumbnail figure -> %s\n", f.thumbsPath)
+	}
 	if f.plotPath != "" {
 		if emb.Dim != 2 {
 			logf("--plot: the map has %d dimensions; plotting needs 2", emb.Dim)
@@ -140,6 +155,23 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 		}
 	}
 	return nil
+}
+
+// thumbFigure draws the map with one image per occupied grid cell, the
+// look of the t-SimCNE paper's figures.
+func thumbFigure(path string, r *format.Reader, emb *tsimcne.Embedding, data string) error {
+	if emb.Dim != 2 {
+		return fmt.Errorf("--thumbs: the map has %d dimensions; the figure needs 2", emb.Dim)
+	}
+	thumb := func(i int) (image.Image, error) {
+		s, err := r.Get(i)
+		if err != nil {
+			return nil, err
+		}
+		return sampleimg.Image(&s)
+	}
+	title := fmt.Sprintf("t-SimCNE map of %s (%d images)", filepath.Base(data), emb.N)
+	return plot.ThumbnailFigure(path, emb.Y, emb.Labels, emb.Classes, thumb, plot.ThumbnailOptions{Title: title})
 }
 
 func hasLabels(e *tsimcne.Embedding) bool {
