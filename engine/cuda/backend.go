@@ -79,6 +79,8 @@ type Backend struct {
 
 	gemmFlops float64
 	closed    bool
+
+	loss *deviceLoss // the loss kernels' scratch (QueueLoss), made on first use
 }
 
 // Available reports whether a CUDA driver and at least one device can be
@@ -237,6 +239,7 @@ func (b *Backend) closeLocked() error {
 			errs = append(errs, d.call("cuStreamSynchronize", d.cuStreamSynchronize, b.stream))
 		}
 	}
+	b.closeLoss()
 	if b.mem != nil {
 		errs = append(errs, b.mem.closeAll())
 	}
