@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/pack"
 	"github.com/tsimcne/tsimcne-go/source"
 	"github.com/tsimcne/tsimcne-go/source/sourcetest"
@@ -237,5 +238,48 @@ func TestBadArguments(t *testing.T) {
 	}
 	if _, err := os.Stat(dir + "/e.arrow"); err == nil {
 		t.Error("a failed embed left an output file")
+	}
+}
+
+// TestDeviceCUDA runs train and embed with --device cuda: on a CUDA driver
+// (the GPU, or the cudasim emulator through LD_LIBRARY_PATH) the run must
+// say it trains on CUDA through the GPU pipeline and embed must work;
+// without one, train must fail with a clear error and nothing else (no
+// complaint about a loss plot of a run that never started).
+func TestDeviceCUDA(t *testing.T) {
+	data := smallData(t)
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	args := append(trainArgs(data, run), "--device", "cuda", "--epochs", "1,1,1")
+	out, err := runBin(t, "train", args...)
+	if _, aerr := cuda.Available(); aerr != nil {
+		if err == nil {
+			t.Fatalf("train --device cuda without a driver succeeded:\n%s", out)
+		}
+		if !strings.Contains(out, "cuda") || strings.Contains(out, "loss plot") {
+			t.Fatalf("train --device cuda without a driver: want only a clear CUDA error, got:\n%s", out)
+		}
+		t.Logf("no CUDA driver (%v); the error path was checked:\n%s", cuda.Reason(aerr), out)
+		return
+	}
+	if err != nil {
+		t.Fatalf("train --device cuda: %v\n%s", err, out)
+	}
+	for _, want := range []string{"backend: cuda", "data pipeline: GPU", "trained"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("train --device cuda output lacks %q:\n%s", want, out)
+		}
+	}
+	arrow := filepath.Join(dir, "emb.arrow")
+	out = mustBin(t, "embed", run, data, "-o", arrow, "--device", "cuda")
+	if !strings.Contains(out, "backend: cuda") || !strings.Contains(out, "kNN accuracy of the map") {
+		t.Errorf("embed --device cuda output:\n%s", out)
+	}
+	e, err := embedio.Read(arrow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Len() != 300 || e.Dim != 2 {
+		t.Fatalf("embedding: %d rows, dim %d", e.Len(), e.Dim)
 	}
 }
