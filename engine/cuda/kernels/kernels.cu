@@ -339,11 +339,6 @@ struct Params {
 
 static __device__ inline float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 
-// color_u8: one block of COLOR_THREADS per view. out = x8/255, then the
-// jitter operations in the view's order, grayscale and the optional
-// normalisation: augment.(*Augmenter).Color on float32(x8)/255. Each thread
-// owns the pixels p ≡ threadIdx (mod blockDim), so only the contrast
-// reduction needs the block to synchronise.
 // color_ops applies the colour part of view P (jitter in its order,
 // grayscale, the optional normalisation) to the hw pixels of o in place:
 // augment.(*Augmenter).Color. The calling block owns the view; each thread
@@ -437,6 +432,10 @@ static __device__ void color_ops(float* o, const struct Params* P, int hw, doubl
   }
 }
 
+// color_u8: one block of COLOR_THREADS per view. out = x8/255, then
+// color_ops: augment.(*Augmenter).Color on float32(x8)/255. Each thread
+// owns the pixels p ≡ threadIdx (mod blockDim), so only the contrast
+// reduction needs the block to synchronise.
 KERNEL void color_u8(const unsigned char* x8, const struct Params* params, float* out, int hw,
                      int normalize, float m0, float m1, float m2, float s0, float s1, float s2) {
   __shared__ double red[COLOR_THREADS];
@@ -595,15 +594,8 @@ KERNEL void augment_src8(const unsigned char* src, int nimg, int sh, int sw, con
           if (k < nx) a0 += wx[k] * (float)q[3 * k];
           h = a0 + a1;
         }
-        float wk = wy[ky] * inv255;
-        if (ny == 2) {
-          if (ky == 0) acc = wk * h;
-          else acc = acc + wk * h;
-        } else if (ky == 0) {
-          acc = wk * h;
-        } else {
-          acc += wk * h;
-        }
+        float wk = wy[ky] * inv255;  // the CPU scales the weights, not the sum
+        acc = ky == 0 ? wk * h : acc + wk * h;
       }
       o[3 * p + c] = acc;
     }
