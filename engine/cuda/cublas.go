@@ -68,6 +68,9 @@ func loadCublas() (*cublasLib, error) {
 //go:uintptrescapes
 func (l *cublasLib) call(name string, fn uintptr, args ...uintptr) error {
 	r, _, _ := purego.SyscallN(fn, args...)
+	// cublasStatus_t is a 32-bit enum: only the low half of the register
+	// is defined.
+	r = uintptr(uint32(r))
 	if r == 0 {
 		return nil
 	}

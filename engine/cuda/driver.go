@@ -152,6 +152,9 @@ func cPointer(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Point
 //go:uintptrescapes
 func (d *driver) call(name string, fn uintptr, args ...uintptr) error {
 	r, _, _ := purego.SyscallN(fn, args...)
+	// CUresult is a 32-bit enum: the C ABI leaves the upper half of the
+	// return register undefined, so only the low 32 bits are the status.
+	r = uintptr(uint32(r))
 	if r == 0 {
 		return nil
 	}

@@ -33,6 +33,9 @@ func newGPU(t testing.TB, math string) *Backend {
 	t.Helper()
 	gpuOnce.Do(func() { _, gpuErr = Available() })
 	if gpuErr != nil {
+		if os.Getenv("TSIMCNE_REQUIRE_GPU") != "" {
+			t.Fatalf("no CUDA device, and TSIMCNE_REQUIRE_GPU is set (make test runs the GPU tests on the emulator, bin/cudasim): %v", gpuErr)
+		}
 		t.Skipf("no CUDA device: %v", gpuErr)
 	}
 	gpuMu.Lock()

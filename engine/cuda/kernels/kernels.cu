@@ -6,7 +6,8 @@
 //
 // (scripts/gpu/genptx.sh; TestPTXUpToDate checks the committed PTX when clang
 // is installed). There is no CUDA header: the prelude below defines the
-// attributes and reads the thread indices with clang's NVVM builtins.
+// attributes and reads the thread indices with clang's NVVM builtins. The
+// emulator (engine/cuda/cudasim) compiles this same file for the host.
 //
 // Every kernel mirrors the CPU backend's arithmetic (engine/cpu.go, and
 // augment/color.go for the colour kernel) operation by operation, in the
@@ -17,9 +18,15 @@
 // pass them (kernels.go lists the signatures; a test checks them against
 // this PTX).
 
+#ifdef __CUDA__
 #define __global__ __attribute__((global))
 #define __device__ __attribute__((device))
 #define __shared__ __attribute__((shared))
+#else
+// Host build for the CUDA emulator (engine/cuda/cudasim): its prelude,
+// included with -include, defines the attributes, the PTX special
+// registers and __syncthreads.
+#endif
 #define KERNEL extern "C" __global__
 
 typedef long long i64;
