@@ -62,7 +62,9 @@ func (f *deviceFeeder) step(b *loader.Batch, lr float64, done func(float64)) err
 		return err
 	}
 	f.pending = pl
-	return nil
+	// The previous step has run, so its batch was copied: make sure its
+	// slot is back with the loader before the loop asks for the next one.
+	return f.pipe.WaitReleased(1)
 }
 
 func (f *deviceFeeder) flush(done func(float64)) error {

@@ -60,6 +60,9 @@ type Pipeline struct {
 	err     error
 	closed  bool
 	scratch int // scratch bytes per view
+	// released holds, oldest first, a channel per submission that is
+	// closed once its release has run (WaitReleased).
+	released []chan struct{}
 }
 
 // stage is one batch in flight: its device buffers and events.
@@ -211,14 +214,17 @@ func (p *Pipeline) Submit(src8 []uint8, params []augment.Params, n int, release 
 	}
 	p.cur = s
 	p.wg.Add(1)
-	go p.releaseAfterCopy(s.copied, src8, params, release)
+	done := make(chan struct{})
+	p.released = append(p.released, done)
+	go p.releaseAfterCopy(s.copied, src8, params, release, done)
 	return engine.DeviceBuf(s.out, views*c.OutH*c.OutW*3), nil
 }
 
 // releaseAfterCopy blocks on the copy's event (a sleeping wait), then hands
 // the loader's slot back.
-func (p *Pipeline) releaseAfterCopy(ev uintptr, src8 []uint8, params []augment.Params, release func()) {
+func (p *Pipeline) releaseAfterCopy(ev uintptr, src8 []uint8, params []augment.Params, release func(), done chan struct{}) {
 	defer p.wg.Done()
+	defer close(done)
 	b := p.b
 	b.enter()
 	err := b.drv.call("cuEventSynchronize", b.drv.cuEventSynchronize, ev)
@@ -231,6 +237,19 @@ func (p *Pipeline) releaseAfterCopy(ev uintptr, src8 []uint8, params []augment.P
 	if release != nil {
 		release()
 	}
+}
+
+// WaitReleased waits until every submission but the newest keep has been
+// released. A loader hands out a batch only while it has a free slot, so a
+// loop that knows a batch's copy is done (its step has run) calls this
+// before asking the loader for more, instead of racing the goroutine that
+// releases it.
+func (p *Pipeline) WaitReleased(keep int) error {
+	for len(p.released) > max(keep, 0) {
+		<-p.released[0]
+		p.released = p.released[1:]
+	}
+	return p.failed()
 }
 
 func (p *Pipeline) fail(err error) {
