@@ -96,9 +96,17 @@ type ColorAugmenter struct {
 	x8     *devMem
 	params *devMem
 	out    *devMem
-	views  int
+	views  int // capacity of the device buffers
+	n      int // views of the last Queue
 	queued bool
 	hold   []any // the host memory of the copies in flight
+
+	// done is recorded on the augmenter's stream after each colour kernel;
+	// read on the backend's stream at each Queue. Output makes the
+	// backend's stream wait for done (the views are written before they
+	// are read); Queue makes the augmenter's stream wait for read (the
+	// previous views are read before they are overwritten).
+	done, read uintptr
 }
 
 // NewColorAugmenter prepares the colour kernel for views of cfg.OutH×cfg.OutW.
@@ -111,6 +119,11 @@ func (b *Backend) NewColorAugmenter(cfg augment.Config) (*ColorAugmenter, error)
 	c := &ColorAugmenter{b: b, cfg: cfg, args: new(argPack)}
 	if err := b.drv.call("cuStreamCreate", b.drv.cuStreamCreate, uintptr(unsafe.Pointer(&c.stream)), streamNonBlocking); err != nil {
 		return nil, err
+	}
+	for _, e := range []*uintptr{&c.done, &c.read} {
+		if err := b.drv.call("cuEventCreate", b.drv.cuEventCreate, uintptr(unsafe.Pointer(e)), eventDisableTiming); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -157,10 +170,18 @@ func (c *ColorAugmenter) Queue(x8 []uint8, params []augment.Params) error {
 	b := c.b
 	b.enter()
 	defer b.exit()
+	d := b.drv
+	// Everything queued on the backend's stream so far (readers of the
+	// previous Output) runs before the buffers are reused or freed.
+	if err := d.call("cuEventRecord", d.cuEventRecord, c.read, b.stream); err != nil {
+		return err
+	}
+	if err := d.call("cuStreamWaitEvent", d.cuStreamWaitEvent, c.stream, c.read, 0); err != nil {
+		return err
+	}
 	if err := c.reserve(views); err != nil {
 		return err
 	}
-	d := b.drv
 	if err := d.call("cuMemcpyHtoDAsync", d.cuMemcpyHtoDAsync, c.x8.ptr, uintptr(unsafe.Pointer(&x8[0])), uintptr(views*hw*3), c.stream); err != nil {
 		return err
 	}
@@ -177,8 +198,12 @@ func (c *ColorAugmenter) Queue(x8 []uint8, params []augment.Params) error {
 	if err := d.call("cuLaunchKernel", d.cuLaunchKernel, b.fns[kColorU8], uintptr(views), 1, 1, colorThreads, 1, 1, 0, c.stream, kp, 0); err != nil {
 		return err
 	}
+	if err := d.call("cuEventRecord", d.cuEventRecord, c.done, c.stream); err != nil {
+		return err
+	}
 	c.hold = []any{x8, params}
 	c.queued = true
+	c.n = views
 	return nil
 }
 
@@ -208,13 +233,19 @@ func (c *ColorAugmenter) Result(dst []float32) error {
 	return err
 }
 
-// Output is the device buffer of the last finished Result's views (for
-// callers that keep the views on the device).
+// Output is the device buffer of the last queued views (for callers that
+// keep the views on the device). The backend's stream waits for the
+// colour kernel from here on, so backend operations queued after Output
+// read finished views; the buffer stays valid until the next Queue.
 func (c *ColorAugmenter) Output() engine.Buf {
 	if c.out == nil {
 		return engine.Buf{}
 	}
-	return engine.DeviceBuf(c.out, c.views*c.cfg.OutH*c.cfg.OutW*3)
+	b := c.b
+	b.enter()
+	defer b.exit()
+	must(b.drv.call("cuStreamWaitEvent", b.drv.cuStreamWaitEvent, b.stream, c.done, 0))
+	return engine.DeviceBuf(c.out, c.n*c.cfg.OutH*c.cfg.OutW*3)
 }
 
 // Close frees the device buffers and the stream.
@@ -228,5 +259,10 @@ func (c *ColorAugmenter) Close() error {
 		_ = b.mem.free(m)
 	}
 	c.views = 0
+	for _, e := range []uintptr{c.done, c.read} {
+		if e != 0 {
+			_ = d.call("cuEventDestroy", d.cuEventDestroy, e)
+		}
+	}
 	return d.call("cuStreamDestroy", d.cuStreamDestroy, c.stream)
 }

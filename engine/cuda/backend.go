@@ -205,9 +205,17 @@ func (b *Backend) loadModule() error {
 	errLog := make([]byte, 8192)
 	opts := []int32{jitErrorLogBuffer, jitErrorLogBufferSize} // CUjit_option is a C enum (4 bytes)
 	vals := []uintptr{uintptr(unsafe.Pointer(&errLog[0])), uintptr(len(errLog))}
+	// The driver writes the log through an address hidden in vals (a
+	// uintptr): pinning moves errLog to the heap, where it cannot be moved
+	// by a stack growth, and keeps every buffer the driver reads in place.
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	pin.Pin(&errLog[0])
+	pin.Pin(&img[0])
+	pin.Pin(&opts[0])
+	pin.Pin(&vals[0])
 	err := d.call("cuModuleLoadDataEx", d.cuModuleLoadDataEx, uintptr(unsafe.Pointer(&b.module)),
 		uintptr(unsafe.Pointer(&img[0])), uintptr(len(opts)), uintptr(unsafe.Pointer(&opts[0])), uintptr(unsafe.Pointer(&vals[0])))
-	runtime.KeepAlive(errLog)
 	if err != nil {
 		return fmt.Errorf("%w; JIT log: %s", err, strings.TrimRight(string(errLog), "\x00"))
 	}

@@ -32,7 +32,14 @@ var (
 
 func loadCublas() (*cublasLib, error) {
 	cublasOnce.Do(func() {
-		h, path, err := openLibrary("cuBLAS (libcublas)", CublasSonames, EnvCublasLib)
+		sonames := CublasSonames
+		if d, err := loadDriver(); err == nil {
+			var v int32
+			if d.call("cuDriverGetVersion", d.cuDriverGetVersion, uintptr(unsafe.Pointer(&v))) == nil {
+				sonames = cublasSonamesFor(int(v))
+			}
+		}
+		h, path, err := openLibrary("cuBLAS (libcublas)", sonames, EnvCublasLib)
 		if err != nil {
 			cublasErr = fmt.Errorf("%w (pip install nvidia-cublas, or install the CUDA toolkit's libcublas)", err)
 			return
@@ -61,6 +68,23 @@ func loadCublas() (*cublasLib, error) {
 		cublas = l
 	})
 	return cublas, cublasErr
+}
+
+// cublasSonamesFor drops from CublasSonames the cuBLAS major versions the
+// driver is too old for: cuBLAS N needs a driver of CUDA N or later
+// (cuDriverGetVersion ≥ N·1000), so a machine with cuBLAS 13 installed
+// next to 12 and a CUDA 12 driver uses cuBLAS 12 instead of failing at
+// the first call.
+func cublasSonamesFor(driverVersion int) []string {
+	var out []string
+	for _, so := range CublasSonames {
+		var major int
+		if _, err := fmt.Sscanf(so, "libcublas.so.%d", &major); err == nil && driverVersion < major*1000 {
+			continue
+		}
+		out = append(out, so)
+	}
+	return out
 }
 
 // call runs a cuBLAS function and turns a non-zero cublasStatus_t into an *Error.

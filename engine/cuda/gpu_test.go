@@ -268,12 +268,13 @@ var (
 	f32    = numtest.Float32s
 )
 
-func oracleMicro(t *testing.T, mathMode string) {
-	be := newGPU(t, mathMode)
+// microRun replays the oracle protocol on be: the eval outputs, the
+// first step's outputs, gradients and BatchNorm buffers, the weights and
+// momentum after three steps, and the first loss.
+func microRun(t *testing.T, be engine.Backend) (got map[string][]float32, ints map[string]int64, loss0 float64) {
 	dir := filepath.Join("..", "testdata")
 	w := readST(t, filepath.Join(dir, "micro_weights.safetensors"))
 	x := f32(t, readST(t, filepath.Join(dir, "micro_input.safetensors")), "x")
-	exp := readST(t, filepath.Join(dir, "micro_expected.safetensors"))
 	m, err := engine.NewModel(be, engine.Options{Arch: "resnet_w8_b1111_h64", OutDim: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -283,8 +284,8 @@ func oracleMicro(t *testing.T, mathMode string) {
 	}
 	const n = 8
 	lrs := engine.LRTable(20, 10, 0.5)[1:4]
-	got := map[string][]float32{}
-	ints := map[string]int64{}
+	got = map[string][]float32{}
+	ints = map[string]int64{}
 	if err := m.Forward(x, n, false); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,6 @@ func oracleMicro(t *testing.T, mathMode string) {
 			}
 		}
 	}
-	var loss0 float64
 	for step, lr := range lrs {
 		if err := m.Forward(x, n, true); err != nil {
 			t.Fatal(err)
@@ -332,6 +332,65 @@ func oracleMicro(t *testing.T, mathMode string) {
 		if name, ok := strings.CutPrefix(k, "optimizer.momentum."); ok {
 			got["momentum3."+name], _ = v.Float32s()
 		}
+	}
+	return got, ints, loss0
+}
+
+// oracleMicro compares the GPU with the PyTorch fixture (FP32, PyTorch
+// on the CPU): with FP32 GEMMs every tensor to 1e-4. With TF32 GEMM inputs
+// (10-bit mantissas, rounding up to 2^-11 relative) the forward pass and
+// the weights stay within 5e-3, but this 8-sample model's gradients do
+// not: on the emulator, which rounds as tensor cores do (TestSimTF32),
+// they differ from PyTorch by 5% as a whole, and by as much from the CPU
+// backend given the same TF32-rounded GEMM inputs (a one-ulp difference in
+// summation order moves an input across a TF32 rounding boundary). A GPU
+// would show the same. So under TF32 the gradients and momentum are
+// checked as one vector, to tf32GradTol: far above that rounding noise, far
+// below the O(1) error of a transposed or mis-strided GEMM.
+func oracleMicro(t *testing.T, mathMode string) {
+	be := newGPU(t, mathMode)
+	exp := readST(t, filepath.Join("..", "testdata", "micro_expected.safetensors"))
+	got, ints, loss0 := microRun(t, be)
+	if mathMode == "tf32" {
+		// Parameters that start at zero (the BatchNorm biases) are, after
+		// three steps, sums of gradients: they belong with the gradients.
+		w0 := readST(t, filepath.Join("..", "testdata", "micro_weights.safetensors"))
+		startsAtZero := func(k string) bool {
+			name, ok := strings.CutPrefix(k, "after3.")
+			if !ok {
+				return false
+			}
+			v, err := w0[name].Float32s()
+			if err != nil {
+				return false
+			}
+			for _, x := range v {
+				if x != 0 {
+					return false
+				}
+			}
+			return true
+		}
+		var num, den float64
+		for k, g := range got {
+			if !strings.HasPrefix(k, "grad.") && !strings.HasPrefix(k, "momentum3.") && !startsAtZero(k) {
+				continue
+			}
+			if w, ok := exp[k]; ok {
+				want, _ := w.Float32s()
+				for i := range want {
+					d := float64(g[i]) - float64(want[i])
+					num += d * d
+					den += float64(want[i]) * float64(want[i])
+				}
+			}
+			delete(got, k)
+		}
+		e := math.Sqrt(num / den)
+		if !(e <= tf32GradTol) {
+			t.Errorf("gradients and momentum: relative error %.3g > %g", e, tf32GradTol)
+		}
+		t.Logf("tf32: gradients, momentum and parameters that start at zero as one vector: relative error %.3g (tolerance %g)", e, tf32GradTol)
 	}
 	tol := oracleTol(mathMode)
 	absTol := 1e-6
@@ -372,16 +431,25 @@ func oracleMicro(t *testing.T, mathMode string) {
 	if e := math.Abs(loss0-want[0]) / math.Abs(want[0]); e > tol {
 		t.Errorf("loss %.9g, PyTorch %.9g", loss0, want[0])
 	}
-	t.Logf("%s: %d tensors, worst relative error %.3g (tolerance %g)", be.Name(), len(got), worst, tol)
+	t.Logf("%s: %d tensors against PyTorch, worst relative error %.3g (tolerance %g)", be.Name(), len(got), worst, tol)
 }
 
+// tf32GradTol bounds the TF32 gradients against the FP32 fixture (see
+// oracleMicro).
+const tf32GradTol = 0.15
+
 // TestTrainStepMatchesCPU: one training step of a small ResNet on the GPU
-// (FP32 GEMMs) equals the CPU backend's: loss, and every weight after SGD.
+// (FP32 GEMMs) equals the CPU backend's: the loss, and every weight after
+// SGD, to 1e-4 relative; the loss of a second step (a forward pass from the
+// updated weights) too. The weights after the second step are not
+// compared: the BatchNorm biases start at zero, so after two steps they are
+// sums of gradients that nearly cancel, where the GEMMs' different
+// summation orders (cuBLAS vs the CPU's GEMM) show up at ~1e-4.
 func TestTrainStepMatchesCPU(t *testing.T) {
 	gpu := newGPU(t, "fp32")
 	const n = 32
 	x := randVec(31, n*32*32*3, 0, 1)
-	var losses [2]float64
+	var losses [2][2]float64
 	var dicts [2]map[string]safetensors.Tensor
 	for i, be := range []engine.Backend{newCPU(t), gpu} {
 		m, err := engine.NewModel(be, engine.Options{Arch: "resnet_small", Seed: 5})
@@ -394,23 +462,31 @@ func TestTrainStepMatchesCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			losses[i] = l
+			losses[i][s] = l
+			if s == 0 {
+				dicts[i] = m.StateDict()
+			}
 		}
-		dicts[i] = m.StateDict()
 	}
-	if e := math.Abs(losses[1]-losses[0]) / math.Abs(losses[0]); e > 1e-4 {
-		t.Errorf("loss GPU %.9g, CPU %.9g", losses[1], losses[0])
+	for s := 0; s < 2; s++ {
+		if e := math.Abs(losses[1][s]-losses[0][s]) / math.Abs(losses[0][s]); e > 1e-4 {
+			t.Errorf("step %d: loss GPU %.9g, CPU %.9g", s+1, losses[1][s], losses[0][s])
+		}
 	}
+	worst := 0.0
 	for k, c := range dicts[0] {
 		if strings.HasSuffix(k, "num_batches_tracked") {
 			continue
 		}
 		cv, _ := c.Float32s()
 		gv, _ := dicts[1][k].Float32s()
-		if e := relErr(gv, cv); !(e <= 1e-4) {
-			t.Errorf("%s after 2 steps: relative error %.3g", k, e)
+		e := relErr(gv, cv)
+		worst = max(worst, e)
+		if !(e <= 1e-4) {
+			t.Errorf("%s after one step: relative error %.3g", k, e)
 		}
 	}
+	t.Logf("one step: worst relative error %.3g over %d tensors; losses %.9g / %.9g (CPU / GPU)", worst, len(dicts[0]), losses[0][0], losses[1][0])
 }
 
 // TestColorMatchesCPU: the colour kernel equals augment's CPU Color on the
@@ -458,6 +534,13 @@ func TestColorMatchesCPU(t *testing.T) {
 		if err := ca.Queue(x8, params); err != nil {
 			t.Fatal(err)
 		}
+		// Output read on the backend's stream, before Result: it must
+		// wait for the colour kernel on the augmenter's stream.
+		onDevice := make([]float32, len(want))
+		be.Download(onDevice, ca.Output())
+		if e := relErr(onDevice, want); !(e < 1e-5) {
+			t.Errorf("normalize=%v: Output read on the backend's stream: relative error %.3g (not ordered after the kernel?)", norm, e)
+		}
 		if err := ca.Result(got); err != nil {
 			t.Fatal(err)
 		}
@@ -500,8 +583,10 @@ func TestBufferLifeCycle(t *testing.T) {
 		runtimeGC()
 		_ = be.Collect()
 	}
-	if be.mem.Live() != live0 {
-		t.Errorf("%d buffers live, want %d", be.mem.Live(), live0)
+	// The backend is shared: buffers other tests dropped may be collected
+	// here too, so the count may fall below live0, never stay above.
+	if be.mem.Live() > live0 {
+		t.Errorf("%d buffers live, want at most %d", be.mem.Live(), live0)
 	}
 }
 

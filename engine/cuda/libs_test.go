@@ -179,3 +179,20 @@ func TestCompareVersions(t *testing.T) {
 		t.Error("13.0 should sort after 12.9")
 	}
 }
+
+// TestCublasSonamesForDriver: cuBLAS 13 is not taken under a CUDA 12
+// driver, nor 12 under 11.
+func TestCublasSonamesForDriver(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		want    string
+	}{
+		{13000, "libcublas.so.13 libcublas.so.12 libcublas.so.11 libcublas.so"},
+		{12080, "libcublas.so.12 libcublas.so.11 libcublas.so"},
+		{11080, "libcublas.so.11 libcublas.so"},
+	} {
+		if got := strings.Join(cublasSonamesFor(c.version), " "); got != c.want {
+			t.Errorf("driver %d: %s, want %s", c.version, got, c.want)
+		}
+	}
+}
