@@ -24,11 +24,12 @@ build: deps
 
 # The whole suite, then the packages with concurrent code again under the
 # race detector (reader cache, packing pipeline, source loaders, loader
-# pipeline, training loop).
+# pipeline, training loop; on the emulator too, for the GPU data pipeline's
+# release goroutines).
 test: deps arrow-deps cudasim
 	$(GO) vet ./...
 	$(CUDASIM_ENV) $(GO) test -count=1 -timeout 9m ./...
-	$(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./augment/ ./tsimcne/
+	$(CUDASIM_ENV) $(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./augment/ ./tsimcne/
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
