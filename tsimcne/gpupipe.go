@@ -122,7 +122,9 @@ func (m *Model) embedPipeline(d Dataset, lo *loader.Options) (*cuda.Pipeline, er
 		m.Logf("data pipeline: resizing on the CPU (%v), float images uploaded", err)
 		return nil, nil
 	}
-	pipe, err := be.NewPipeline(cuda.PipelineOptions{Augment: lo.Augment, SrcH: h, SrcW: w, Images: lo.BatchSize, Views: 1})
+	cfg := lo.Augment
+	cfg.RotationDeg = 0 // unaugmented views: the rotation setting is unused
+	pipe, err := be.NewPipeline(cuda.PipelineOptions{Augment: cfg, SrcH: h, SrcW: w, Images: lo.BatchSize, Views: 1})
 	if err != nil {
 		return nil, fmt.Errorf("GPU data pipeline: %w", err)
 	}
