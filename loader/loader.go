@@ -60,6 +60,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/tsimcne/tsimcne-go/augment"
 )
@@ -159,14 +160,16 @@ func (b *Batch) Release() {
 
 // slot is one preallocated batch buffer and the bookkeeping of its filling.
 type slot struct {
-	l       *Loader
-	b       Batch
-	raw     []byte        // the allocator's buffer behind X or X8
-	pending atomic.Int32  // work items not yet finished
-	done    chan struct{} // receives once when pending reaches 0
-	errMu   sync.Mutex
-	err     error
-	held    atomic.Bool // handed to the caller, not yet released
+	l   *Loader
+	b   Batch
+	raw []byte // the allocator's buffer behind X or X8
+	// rawParams is the allocator's buffer behind Params (Crops8, Source8).
+	rawParams []byte
+	pending   atomic.Int32  // work items not yet finished
+	done      chan struct{} // receives once when pending reaches 0
+	errMu     sync.Mutex
+	err       error
+	held      atomic.Bool // handed to the caller, not yet released
 }
 
 func (s *slot) fail(err error) {
@@ -320,7 +323,20 @@ func (l *Loader) allocSlots() error {
 		if len(s.raw) < n {
 			return fmt.Errorf("loader: allocator returned %d bytes, want %d", len(s.raw), n)
 		}
-		s.b.Params = make([]augment.Params, rows)
+		if l.opt.Output == Floats {
+			s.b.Params = make([]augment.Params, rows)
+		} else { // the GPU copies them too: from the allocator's (pinned) memory
+			pb := rows * int(unsafe.Sizeof(augment.Params{}))
+			if s.rawParams, err = l.opt.Allocator.Alloc(pb); err == nil {
+				s.b.Params, err = asParams(s.rawParams)
+			}
+			if err == nil && len(s.b.Params) < rows {
+				err = fmt.Errorf("allocator returned %d bytes, want %d", len(s.rawParams), pb)
+			}
+			if err != nil {
+				return fmt.Errorf("loader: allocating the parameters of a batch slot: %w", err)
+			}
+		}
 		s.b.Labels = make([]int32, l.opt.BatchSize)
 		s.b.Indices = make([]int32, l.opt.BatchSize)
 		s.b.slot = s
@@ -335,6 +351,10 @@ func (l *Loader) freeSlots() {
 		if s.raw != nil {
 			l.opt.Allocator.Free(s.raw)
 			s.raw, s.b.X, s.b.X8 = nil, nil, nil
+		}
+		if s.rawParams != nil {
+			l.opt.Allocator.Free(s.rawParams)
+			s.rawParams, s.b.Params = nil, nil
 		}
 	}
 }
