@@ -24,12 +24,14 @@ build: deps
 
 # The whole suite, then the packages with concurrent code again under the
 # race detector (reader cache, packing pipeline, source loaders, loader
-# pipeline, training loop; on the emulator too, for the GPU data pipeline's
-# release goroutines).
+# pipeline, training loop; on the emulator, the GPU data pipeline's training
+# test, for its release goroutines).
 test: deps arrow-deps cudasim
 	$(GO) vet ./...
-	$(CUDASIM_ENV) $(GO) test -count=1 -timeout 9m ./...
-	$(CUDASIM_ENV) $(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./augment/ ./tsimcne/
+	$(GO) test -count=1 -timeout 9m $$($(GO) list ./... | grep -vxF "$$($(GO) list $(CUDA_TEST_PKGS))")
+	$(CUDASIM_ENV) $(GO) test -count=1 -timeout 5m $(CUDA_TEST_PKGS)
+	$(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./augment/ ./tsimcne/
+	$(CUDASIM_ENV) $(GO) test -count=1 -race -timeout 5m -run '^TestCUDAPipeline' $(CUDA_TEST_PKGS)
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
@@ -82,19 +84,22 @@ gpu-build: deps
 # The CUDA emulator (engine/cuda/cudasim/README.md): libcuda.so.1 and
 # libcublas.so.12 built from C with Debian's clang (or gcc), the kernels
 # being kernels.cu compiled for the host with a table generated from it.
-# `make test` runs the GPU tests on it (CUDASIM_ENV); a "no CUDA device"
-# skip is then a failure (TSIMCNE_REQUIRE_GPU=1).
+# `make test` runs the GPU tests (CUDA_TEST_PKGS) on it (CUDASIM_ENV); a
+# "no CUDA device" skip is then a failure (TSIMCNE_REQUIRE_GPU=1).
 CUDASIM     := $(BIN)/cudasim
 CUDASIM_SRC := engine/cuda/cudasim
 SIMCC       ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo gcc)
 SIMCXX      ?= $(shell command -v clang++ >/dev/null 2>&1 && echo clang++ || echo g++)
 SIMFLAGS    := -O2 -fPIC -fvisibility=hidden -ffp-contract=off -fno-fast-math -Wall -I$(CUDASIM_SRC)
 CUDASIM_ENV := LD_LIBRARY_PATH=$(CURDIR)/$(CUDASIM)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} TSIMCNE_REQUIRE_GPU=1
+# The packages whose tests run on the emulator. The others run without it,
+# so their default --device auto still means the CPU there.
+CUDA_TEST_PKGS ?= ./engine/cuda/
 
 cudasim:
 	@mkdir -p $(CUDASIM)
 	$(GO) run ./$(CUDASIM_SRC)/gen -o $(CUDASIM)/kernels_host.cpp engine/cuda/kernels/kernels.cu
-	$(SIMCXX) $(SIMFLAGS) -x c++ -fno-exceptions -fno-rtti -fno-threadsafe-statics -include prelude.h \
+	$(SIMCXX) $(SIMFLAGS) -x c++ -Wno-comment -fno-exceptions -fno-rtti -fno-threadsafe-statics -include prelude.h \
 		-c -o $(CUDASIM)/kernels_host.o $(CUDASIM)/kernels_host.cpp
 	$(SIMCC) $(SIMFLAGS) -shared -Wl,-soname,libcuda.so.1 -o $(CUDASIM)/libcuda.so.1 \
 		$(CUDASIM_SRC)/cuda.c $(CUDASIM_SRC)/fiber.c $(CUDASIM)/kernels_host.o -lpthread -lm -Wl,--no-undefined

@@ -241,27 +241,32 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
-// TestDeviceCUDA runs train and embed with --device cuda: on a CUDA driver
-// (the GPU, or the cudasim emulator through LD_LIBRARY_PATH) the run must
-// say it trains on CUDA through the GPU pipeline and embed must work;
-// without one, train must fail with a clear error and nothing else (no
-// complaint about a loss plot of a run that never started).
+// TestDeviceCUDA runs train and embed with --device cuda. Without a driver
+// (TSIMCNE_CUDA_LIB pointing nowhere), train must fail with a clear CUDA
+// error and nothing else (no complaint about the loss plot of a run that
+// never started). On the cudasim emulator (bin/cudasim, which make test
+// builds first; the subprocesses alone get it through LD_LIBRARY_PATH, so
+// the other tests keep --device auto on the CPU) or a real driver, the run
+// must say it trains on CUDA through the GPU pipeline, and embed must work.
 func TestDeviceCUDA(t *testing.T) {
 	data := smallData(t)
 	dir := t.TempDir()
-	run := filepath.Join(dir, "run")
-	args := append(trainArgs(data, run), "--device", "cuda", "--epochs", "1,1,1")
-	out, err := runBin(t, "train", args...)
-	if _, aerr := cuda.Available(); aerr != nil {
-		if err == nil {
-			t.Fatalf("train --device cuda without a driver succeeded:\n%s", out)
-		}
-		if !strings.Contains(out, "cuda") || strings.Contains(out, "loss plot") {
-			t.Fatalf("train --device cuda without a driver: want only a clear CUDA error, got:\n%s", out)
-		}
-		t.Logf("no CUDA driver (%v); the error path was checked:\n%s", cuda.Reason(aerr), out)
-		return
+	args := func(run string) []string {
+		return append(trainArgs(data, run), "--device", "cuda", "--epochs", "1,1,1")
 	}
+	out, err := runBinEnv(t, []string{"TSIMCNE_CUDA_LIB=" + filepath.Join(dir, "no-libcuda.so.1")}, "train", args(filepath.Join(dir, "nodev"))...)
+	if err == nil || !strings.Contains(out, "device cuda") || strings.Contains(out, "loss plot") {
+		t.Fatalf("train --device cuda without a driver: %v; want only a clear CUDA error, got:\n%s", err, out)
+	}
+
+	var env []string
+	if sim, _ := filepath.Abs("../../bin/cudasim"); fileExists(filepath.Join(sim, "libcuda.so.1")) {
+		env = []string{"LD_LIBRARY_PATH=" + sim + ":" + os.Getenv("LD_LIBRARY_PATH")}
+	} else if _, aerr := cuda.Available(); aerr != nil {
+		t.Fatalf("no CUDA driver and no emulator (run make cudasim): %v", cuda.Reason(aerr))
+	}
+	run := filepath.Join(dir, "run")
+	out, err = runBinEnv(t, env, "train", args(run)...)
 	if err != nil {
 		t.Fatalf("train --device cuda: %v\n%s", err, out)
 	}
@@ -271,9 +276,9 @@ func TestDeviceCUDA(t *testing.T) {
 		}
 	}
 	arrow := filepath.Join(dir, "emb.arrow")
-	out = mustBin(t, "embed", run, data, "-o", arrow, "--device", "cuda")
-	if !strings.Contains(out, "backend: cuda") || !strings.Contains(out, "kNN accuracy of the map") {
-		t.Errorf("embed --device cuda output:\n%s", out)
+	out, err = runBinEnv(t, env, "embed", run, data, "-o", arrow, "--device", "cuda")
+	if err != nil || !strings.Contains(out, "backend: cuda") || !strings.Contains(out, "kNN accuracy of the map") {
+		t.Fatalf("embed --device cuda: %v\n%s", err, out)
 	}
 	e, err := embedio.Read(arrow)
 	if err != nil {
@@ -282,4 +287,20 @@ func TestDeviceCUDA(t *testing.T) {
 	if e.Len() != 300 || e.Dim != 2 {
 		t.Fatalf("embedding: %d rows, dim %d", e.Len(), e.Dim)
 	}
+}
+
+// runBinEnv is runBin with extra environment variables.
+func runBinEnv(t *testing.T, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bins, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -253,11 +253,13 @@ API RET cublasSgemm_v2(handle_t *h, int ta, int tb, int m, int n, int k, const f
   int r = CUBLAS_STATUS_SUCCESS;
   if (!c || c != h->ctx) {
     r = CUBLAS_STATUS_NOT_INITIALIZED;
-  } else if (cudasim_ctx_error(c) || cudasim_enqueue_host(c, h->stream, "cublasSgemm", run_gemm, g, rg, nr) != 0) {
+    free(g);
+  } else if (cudasim_ctx_error(c) || !cudasim_stream_ok(c, h->stream)) {
     r = CUBLAS_STATUS_EXECUTION_FAILED;
-    g = NULL; /* owned by the queue when queued; a failed enqueue of a sticky context still queued nothing */
+    free(g);
+  } else if (cudasim_enqueue_host(c, h->stream, "cublasSgemm", run_gemm, g, rg, nr) != 0) {
+    r = CUBLAS_STATUS_EXECUTION_FAILED; /* queued (the queue owns g), but the context has failed */
   }
   cudasim_unlock();
-  (void)g;
   return R(r);
 }
