@@ -99,7 +99,9 @@ func (b *Backend) NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	}
 	p := &Pipeline{b: b, o: o, args: new(argPack)}
 	p.maxp = max(tapsBound(o.SrcW, c.OutW, c.Interp), tapsBound(o.SrcH, c.OutH, c.Interp))
-	p.scratch = (c.OutW + c.OutH) * (12*p.maxp + 12)
+	// augment_src8's taps per view, rounded up to 16 bytes so that every
+	// view's float64 weights are aligned (a misaligned double faults).
+	p.scratch = ((c.OutW+c.OutH)*(12*p.maxp+12) + 15) / 16 * 16
 	b.enter()
 	defer b.exit()
 	if err := p.init(); err != nil {

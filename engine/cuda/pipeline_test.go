@@ -55,16 +55,22 @@ func TestPipelineAugmentMatchesCPU(t *testing.T) {
 		h, w, c, out int
 		interp       augment.Interp
 		normalize    bool
+		outW         int // 0 = out (square views)
 	}{
-		{32, 32, 3, 32, augment.BilinearAntialias, false},
-		{32, 32, 3, 16, augment.BilinearAntialias, true},
-		{40, 48, 3, 24, augment.Bilinear, false},
-		{28, 28, 1, 20, augment.BilinearAntialias, false},
-		{64, 64, 3, 12, augment.BilinearAntialias, false},
+		{32, 32, 3, 32, augment.BilinearAntialias, false, 0},
+		{32, 32, 3, 16, augment.BilinearAntialias, true, 0},
+		{40, 48, 3, 24, augment.Bilinear, false, 0},
+		{28, 28, 1, 20, augment.BilinearAntialias, false, 0},
+		{64, 64, 3, 12, augment.BilinearAntialias, false, 0},
+		{40, 48, 3, 15, augment.BilinearAntialias, false, 20}, // odd outH+outW: scratch alignment
 	} {
-		name := fmt.Sprintf("%dx%dx%d→%d interp%d norm%v", tc.w, tc.h, tc.c, tc.out, tc.interp, tc.normalize)
+		outW := tc.outW
+		if outW == 0 {
+			outW = tc.out
+		}
+		name := fmt.Sprintf("%dx%dx%d→%dx%d interp%d norm%v", tc.w, tc.h, tc.c, outW, tc.out, tc.interp, tc.normalize)
 		t.Run(name, func(t *testing.T) {
-			cfg := augment.DefaultConfig(tc.out, tc.out)
+			cfg := augment.DefaultConfig(tc.out, outW)
 			cfg.Interp, cfg.JitterP, cfg.GrayP = tc.interp, 0.9, 0.3
 			if tc.normalize {
 				cfg.Normalize, cfg.Mean, cfg.Std = true, augment.CIFAR10Mean, augment.CIFAR10Std

@@ -516,7 +516,7 @@ static __device__ int aug_weights(int in, int out, int o, int interp, double* wt
 // writes an outH×outW×3 float32 view into out. The taps are built as
 // augment's taps.build builds them (weights, trimming, the window of n
 // samples, the flip) into the view's part of scratch (per view
-// (outW+outH)·(12·maxp + 12) bytes), then every output pixel is the
+// (outW+outH)·(12·maxp + 12) bytes rounded up to 16), then every output pixel is the
 // horizontal pass (two accumulators beyond two taps, as the CPU) followed
 // by the vertical pass, then color_ops. Only the crop box is read, so a
 // slot may hold the whole source image or just the box both views need.
@@ -531,7 +531,10 @@ KERNEL void augment_src8(const unsigned char* src, int nimg, int sh, int sw, con
   const unsigned char* img = src + (i64)(v % nimg) * sh * sw * 3;
   int stride = sw * 3;
   int na = outW + outH;  // taps of both axes: x first, then y
-  unsigned char* sc = scratch + (i64)v * na * (12 * maxp + 12);
+  // per view (outW+outH)·(12·maxp + 12) bytes, rounded up to 16 so the
+  // doubles at its start stay aligned whatever the view size
+  i64 vbytes = ((i64)na * (12 * maxp + 12) + 15) / 16 * 16;
+  unsigned char* sc = scratch + (i64)v * vbytes;
   double* wt = (double*)sc;
   float* w = (float*)(sc + (i64)na * maxp * 8);
   int* start = (int*)(sc + (i64)na * maxp * 12);
