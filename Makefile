@@ -25,13 +25,15 @@ build: deps
 
 # The whole suite, then the packages with concurrent code again under the
 # race detector (reader cache, packing pipeline, source loaders, loader
-# pipeline, training loop).
+# pipeline, training loop; on the emulator, the GPU data pipeline's training
+# test, for its release goroutines).
 test: deps arrow-deps cudasim
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m $$($(GO) list ./... | grep -vxF "$$($(GO) list $(CUDA_TEST_PKGS))")
 	$(CUDASIM_ENV) $(GO) test -count=1 -timeout 5m $(CUDA_TEST_PKGS)
 	$(GO) test -count=1 -race -timeout 5m ./format/ ./pack/ ./source/ ./loader/ ./augment/ ./tsimcne/
 	$(GO) test -count=1 -race -timeout 5m -run 'TestConcurrentClients|TestAPI' ./cmd/view/
+	$(CUDASIM_ENV) $(GO) test -count=1 -race -timeout 5m -run '^TestCUDAPipeline' $(CUDA_TEST_PKGS)
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

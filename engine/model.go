@@ -57,12 +57,16 @@ type Model struct {
 
 	capacity           int
 	x, y0, a0, h, u, z Buf
-	dh, du, dz         Buf
-	scratch            [3]Buf
-	ws                 workspace
-	zHost, dzHost      []float32
-	lossSc             lossScratch
-	maxAct             int
+	// in is the last Forward's input: x (uploaded host data) or a device
+	// buffer given to ForwardBuf; the stem's backward reads it.
+	in            Buf
+	lastLoss      hostLoss
+	dh, du, dz    Buf
+	scratch       [3]Buf
+	ws            workspace
+	zHost, dzHost []float32
+	lossSc        lossScratch
+	maxAct        int
 
 	// Prof, when non-nil, accumulates per-layer wall time.
 	Prof *Profile
@@ -325,23 +329,54 @@ func (m *Model) tocBlock(block, layer string, t0 time.Time) {
 // otherwise it uses the running statistics. The outputs stay on the backend:
 // read them with Z and H.
 func (m *Model) Forward(x []float32, n int, train bool) error {
+	if err := m.checkForward(len(x), n, train); err != nil {
+		return err
+	}
+	m.Reserve(n)
+	m.be.Upload(m.x, x)
+	m.in = m.x
+	m.forward(n, train)
+	return nil
+}
+
+// ForwardBuf is Forward on input that already lives on the backend (a
+// device buffer of at least n·InputSize() values, e.g. views a GPU
+// augmented), so it never visits the host. x must stay unchanged until the
+// step's Backward has been queued.
+func (m *Model) ForwardBuf(x Buf, n int, train bool) error {
+	if x.Len() < n*m.InputSize() {
+		return fmt.Errorf("engine: forward: buffer of %d floats for %d images of %d", x.Len(), n, m.InputSize())
+	}
+	if err := m.checkForward(n*m.InputSize(), n, train); err != nil {
+		return err
+	}
+	m.Reserve(n)
+	m.in = x
+	m.forward(n, train)
+	return nil
+}
+
+func (m *Model) checkForward(values, n int, train bool) error {
 	if n < 1 {
 		return fmt.Errorf("engine: forward: batch of %d images", n)
 	}
-	if len(x) != n*m.InputSize() {
-		return fmt.Errorf("engine: forward: %d floats for %d images of %d", len(x), n, m.InputSize())
+	if values != n*m.InputSize() {
+		return fmt.Errorf("engine: forward: %d floats for %d images of %d", values, n, m.InputSize())
 	}
 	if train && n < 2 {
 		// BatchNorm with batch statistics of one image of 1×1 pixels is
 		// undefined; PyTorch refuses it too.
 		return fmt.Errorf("engine: forward: training needs at least 2 images")
 	}
-	m.Reserve(n)
+	return nil
+}
+
+// forward runs the network on m.in.
+func (m *Model) forward(n int, train bool) {
 	be := m.be
-	be.Upload(m.x, x)
 	s := m.opts.ImageSize
 	t := m.tic()
-	m.stem.forward(be, m.x, n, m.y0, &m.ws)
+	m.stem.forward(be, m.in, n, m.y0, &m.ws)
 	m.toc("stem.conv", t)
 	t = m.tic()
 	m.stemBN.forward(be, m.y0, n*s*s, Buf{}, true, train, m.a0)
@@ -379,7 +414,6 @@ func (m *Model) Forward(x []float32, n int, train bool) error {
 	m.fc1.forward(be, m.h, n, m.u, true)
 	m.fc2.forward(be, m.u, n, m.z, false)
 	m.toc("head", t)
-	return nil
 }
 
 // Z copies the n×OutDim output of the last Forward into dst (allocated if nil).
@@ -420,14 +454,20 @@ func (m *Model) Backward(dz []float32, n int) error {
 	if n > m.capacity {
 		return fmt.Errorf("engine: backward: batch %d larger than the forward's", n)
 	}
+	m.be.Upload(m.dz, dz)
+	m.backward(n)
+	return nil
+}
+
+// backward back-propagates m.dz, already on the backend.
+func (m *Model) backward(n int) {
 	be := m.be
-	be.Upload(m.dz, dz)
 	t := m.tic()
 	full := m.backboneTrainable()
 	if !full {
 		m.fc2.backward(be, m.u, m.dz, n, Buf{})
 		m.toc("head", t)
-		return nil
+		return
 	}
 	m.fc2.backward(be, m.u, m.dz, n, m.du)
 	be.ReLUMask(m.du, m.u, n*m.arch.HeadHidden)
@@ -480,9 +520,8 @@ func (m *Model) Backward(dz []float32, n int) error {
 	m.stemBN.backward(be, m.y0, n*s*s, dOut, outMask, tmp)
 	m.toc("stem.bn_relu", t)
 	t = m.tic()
-	m.stem.backward(be, m.x, tmp, n, Buf{}, false, &m.ws)
+	m.stem.backward(be, m.in, tmp, n, Buf{}, false, &m.ws)
 	m.toc("stem.conv", t)
-	return nil
 }
 
 // Loss computes the loss of the last Forward's output z for a batch of n
@@ -503,11 +542,59 @@ func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
 	case "", "euclidean":
 		l, err = cauchyInfoNCE(z, n, m.outDim, dz, &m.lossSc)
 	case "cosine":
-		l, err = cosineInfoNCE(z, n, m.outDim, 0.5, dz, &m.lossSc)
+		l, err = cosineInfoNCE(z, n, m.outDim, cosineTau, dz, &m.lossSc)
 	default:
 		err = fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
 	}
 	return l, dz, err
+}
+
+// DeviceLoss is implemented by backends that compute the loss and its
+// gradient where z lives (a GPU), so neither z nor dz crosses to the host.
+type DeviceLoss interface {
+	// QueueLoss queues the loss of the n×d views z (metric "euclidean" or
+	// "cosine", temperature tau for the latter) and writes dL/dz into dz
+	// on the device; the result's Wait waits for the scalar loss.
+	QueueLoss(metric string, tau float64, z Buf, n, d int, dz Buf) (PendingLoss, error)
+}
+
+// PendingLoss is a loss queued on a backend.
+type PendingLoss interface {
+	// Wait blocks until the loss is computed and returns it.
+	Wait() (float64, error)
+}
+
+// hostLoss is a loss already known (computed on the host).
+type hostLoss struct{ l float64 }
+
+func (h *hostLoss) Wait() (float64, error) { return h.l, nil }
+
+// cosineTau is the temperature of the cosine loss.
+const cosineTau = 0.5
+
+// queueLoss leaves dL/dz of the last Forward in m.dz, on the device when
+// the backend computes losses itself, else on the host (Loss) and
+// uploaded; the returned function gives the loss.
+func (m *Model) queueLoss(kind string, n int) (PendingLoss, error) {
+	if dl, ok := m.be.(DeviceLoss); ok {
+		if kind != "" && kind != "euclidean" && kind != "cosine" {
+			return nil, fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
+		}
+		if n < 2 || n%2 != 0 || n > m.capacity {
+			return nil, fmt.Errorf("engine: loss of %d views (want an even number ≥ 2, at most %d)", n, m.capacity)
+		}
+		if kind == "" {
+			kind = "euclidean"
+		}
+		return dl.QueueLoss(kind, cosineTau, m.z, n, m.outDim, m.dz)
+	}
+	l, dz, err := m.Loss(kind, n)
+	if err != nil {
+		return nil, err
+	}
+	m.be.Upload(m.dz, dz)
+	m.lastLoss.l = l
+	return &m.lastLoss, nil
 }
 
 // SetStage2 replaces the last Linear by a new Linear(hidden→outDim) with

@@ -20,23 +20,46 @@ func NewTrainer(m *Model, metric string) *Trainer {
 // view 2 of all images, so rows i and i+n/2 are positives) at learning rate
 // lr and returns the loss before the update.
 func (t *Trainer) Step(x []float32, n int, lr float64) (float64, error) {
-	m := t.Model
-	if err := m.Forward(x, n, true); err != nil {
+	if err := t.Model.Forward(x, n, true); err != nil {
 		return 0, fmt.Errorf("train step: %w", err)
 	}
-	t0 := m.tic()
-	loss, dz, err := m.Loss(t.Metric, n)
+	wait, err := t.finish(n, lr)
+	if err != nil {
+		return 0, err
+	}
+	l, err := wait.Wait()
 	if err != nil {
 		return 0, fmt.Errorf("train step: %w", err)
 	}
-	m.toc("loss", t0)
-	if err := m.Backward(dz, n); err != nil {
-		return 0, fmt.Errorf("train step: %w", err)
+	return l, nil
+}
+
+// StepBuf is Step on views already on the backend (ForwardBuf). On a
+// backend that computes the loss itself (DeviceLoss) it only queues the
+// step and returns at once: the result's Wait waits for the loss, so
+// a caller can queue the next step first and keep the device busy.
+func (t *Trainer) StepBuf(x Buf, n int, lr float64) (PendingLoss, error) {
+	if err := t.Model.ForwardBuf(x, n, true); err != nil {
+		return nil, fmt.Errorf("train step: %w", err)
 	}
+	return t.finish(n, lr)
+}
+
+// finish runs the loss, the backward pass and the update of the last
+// Forward.
+func (t *Trainer) finish(n int, lr float64) (PendingLoss, error) {
+	m := t.Model
+	t0 := m.tic()
+	wait, err := m.queueLoss(t.Metric, n)
+	if err != nil {
+		return nil, fmt.Errorf("train step: %w", err)
+	}
+	m.toc("loss", t0)
+	m.backward(n)
 	t0 = m.tic()
 	t.Opt.Step(m.Params(), lr)
 	m.toc("sgd", t0)
-	return loss, nil
+	return wait, nil
 }
 
 // StartStage configures the model for stage 2 (new 2-D output layer, all

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"github.com/tsimcne/tsimcne-go/augment"
 	"unsafe"
 )
 
@@ -38,4 +39,17 @@ func asFloat32(b []byte) ([]float32, error) {
 		return nil, fmt.Errorf("loader: allocator returned memory not aligned for float32")
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), nil
+}
+
+// asParams reinterprets an allocator's bytes as augment.Params (plain
+// 4-byte-aligned data, no pointers).
+func asParams(b []byte) ([]augment.Params, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 != 0 {
+		return nil, fmt.Errorf("loader: allocator returned memory not aligned for augment.Params")
+	}
+	n := len(b) / int(unsafe.Sizeof(augment.Params{}))
+	return unsafe.Slice((*augment.Params)(unsafe.Pointer(unsafe.SliceData(b))), n), nil
 }

@@ -114,10 +114,14 @@ func (it *Iter) dispatch() {
 		b.Epoch, b.Step, b.Pos, b.N, b.Views = it.epoch, (it.first+lo)/bs, it.first+lo, n, views
 		b.H, b.W = l.aug.OutH, l.aug.OutW
 		rows := views * n
-		if l.opt.Output == Floats {
+		switch l.opt.Output {
+		case Floats:
 			b.X = b.X[:cap(b.X)][:rows*l.viewLen]
-		} else {
+		case Crops8:
 			b.X8 = b.X8[:cap(b.X8)][:rows*l.viewLen]
+		case Source8:
+			b.X8 = b.X8[:cap(b.X8)][:n*l.srcH*l.srcW*3]
+			b.SrcH, b.SrcW = l.srcH, l.srcW
 		}
 		b.Params = b.Params[:cap(b.Params)][:rows]
 		b.Labels = b.Labels[:cap(b.Labels)][:n]
@@ -203,6 +207,12 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 			}
 			box = box.Union(r)
 		}
+		if l.opt.Output == Source8 {
+			if err := it.source8(w, b, j, img, dec, box); err != nil {
+				return fmt.Errorf("sample %d: %w", idx, err)
+			}
+			continue
+		}
 		if dec != nil {
 			img = w.dec.pixels(dec, box) // decoded images: convert the boxes' union only
 		} else {
@@ -224,6 +234,47 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 				return fmt.Errorf("sample %d view %d: %w", idx, v, err)
 			}
 		}
+	}
+	return nil
+}
+
+// source8 writes the region box of image j (raw img, or decoded dec) into
+// its Source8 slot as RGB and makes the views' crop boxes relative to it.
+func (it *Iter) source8(w *worker, b *Batch, j int, img augment.Image, dec image.Image, box image.Rectangle) error {
+	l := it.l
+	if dec != nil {
+		img = w.dec.pixels(dec, box)
+	} else {
+		if img.Stride == 0 {
+			img.Stride = img.W * img.C
+		}
+		img.Pix = img.Pix[box.Min.Y*img.Stride+box.Min.X*img.C:]
+		img.H, img.W = box.Dy(), box.Dx()
+	}
+	if img.H > l.srcH || img.W > l.srcW {
+		return fmt.Errorf("its views need a %dx%d region (WxH), larger than the %dx%d source slot (loader.Options.SourceW/SourceH)",
+			img.W, img.H, l.srcW, l.srcH)
+	}
+	if img.Stride == 0 {
+		img.Stride = img.W * img.C
+	}
+	slot := b.X8[j*l.srcH*l.srcW*3:]
+	for y := 0; y < img.H; y++ {
+		dst := slot[y*l.srcW*3 : y*l.srcW*3+img.W*3]
+		src := img.Pix[y*img.Stride:]
+		if img.C == 3 {
+			copy(dst, src[:img.W*3])
+			continue
+		}
+		for x := 0; x < img.W; x++ { // gray: replicate to RGB
+			v := src[x]
+			dst[3*x], dst[3*x+1], dst[3*x+2] = v, v, v
+		}
+	}
+	for v := 0; v < b.Views; v++ {
+		p := &b.Params[v*b.N+j]
+		p.Top -= int32(box.Min.Y)
+		p.Left -= int32(box.Min.X)
 	}
 	return nil
 }

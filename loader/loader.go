@@ -16,8 +16,10 @@
 // dataset order) belong to image i, and Params[r] are the augmentation
 // parameters drawn for row r. With Output = Crops8 the rows are in X8
 // instead, as uint8 crops (geometry applied, colour not), for a GPU that
-// applies augment's colour operations itself using Params. Gray sources are
-// replicated to 3 channels.
+// applies augment's colour operations itself using Params. With Output =
+// Source8, X8 holds one uint8 region per image instead (see Source8), for a
+// GPU that does the whole augmentation. Gray sources are replicated to 3
+// channels.
 //
 // # Determinism
 //
@@ -58,6 +60,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/tsimcne/tsimcne-go/augment"
 )
@@ -71,6 +74,13 @@ const (
 	// Crops8: uint8 NHWC crops (crop, resize, flip and rotation applied) in
 	// X8 plus the drawn Params, for colour operations on a GPU.
 	Crops8
+	// Source8: per image, the pixels both views' crops need (the union of
+	// the crop boxes, or the whole image for NoAugment) as uint8 RGB in X8,
+	// image i at X8[i·SrcH·SrcW·3:] with rows of SrcW·3 bytes, the region
+	// at its top-left corner; Params' crop boxes are relative to that
+	// corner. A GPU does crop, resize, flip and colour from them. Rotation
+	// is not supported (its crops read outside their boxes).
+	Source8
 )
 
 // Options configures a Loader. Zero values pick the defaults noted.
@@ -99,7 +109,12 @@ type Options struct {
 	EvenShards bool
 	Order      Mode   // Shuffle (default), QuasiRandom or Sequential
 	Window     int    // QuasiRandom window in chunks; 0 = DefaultWindow
-	Output     Output // Floats (default) or Crops8
+	Output     Output // Floats (default), Crops8 or Source8
+	// SourceH, SourceW bound the region an image contributes with Output
+	// = Source8 (the slot size); 0, 0 = the size of sample 0, which fits
+	// every image of a fixed-size source. A larger region is an error
+	// naming the sample.
+	SourceH, SourceW int
 
 	// Augment is the view augmentation; a zero value (OutH == 0) means
 	// augment.DefaultConfig at the source's image size (which must then be
@@ -121,11 +136,13 @@ type Batch struct {
 	Views       int
 	H, W        int // view size; rows are H×W×3
 
-	X       []float32        // Floats: Views·N·H·W·3 values
-	X8      []uint8          // Crops8: Views·N·H·W·3 bytes
-	Params  []augment.Params // Views·N, row order
-	Labels  []int32          // N
-	Indices []int32          // N dataset indices
+	X  []float32 // Floats: Views·N·H·W·3 values
+	X8 []uint8   // Crops8: Views·N·H·W·3 bytes; Source8: N·SrcH·SrcW·3
+	// SrcH, SrcW are the Source8 slot size of one image (0 otherwise).
+	SrcH, SrcW int
+	Params     []augment.Params // Views·N, row order
+	Labels     []int32          // N
+	Indices    []int32          // N dataset indices
 
 	slot *slot
 }
@@ -143,14 +160,16 @@ func (b *Batch) Release() {
 
 // slot is one preallocated batch buffer and the bookkeeping of its filling.
 type slot struct {
-	l       *Loader
-	b       Batch
-	raw     []byte        // the allocator's buffer behind X or X8
-	pending atomic.Int32  // work items not yet finished
-	done    chan struct{} // receives once when pending reaches 0
-	errMu   sync.Mutex
-	err     error
-	held    atomic.Bool // handed to the caller, not yet released
+	l   *Loader
+	b   Batch
+	raw []byte // the allocator's buffer behind X or X8
+	// rawParams is the allocator's buffer behind Params (Crops8, Source8).
+	rawParams []byte
+	pending   atomic.Int32  // work items not yet finished
+	done      chan struct{} // receives once when pending reaches 0
+	errMu     sync.Mutex
+	err       error
+	held      atomic.Bool // handed to the caller, not yet released
 }
 
 func (s *slot) fail(err error) {
@@ -177,6 +196,7 @@ type Loader struct {
 	held        atomic.Int32 // batches handed out and not yet released
 	prepH       int          // image size the workers' augmenters are prepared for
 	prepW       int
+	srcH, srcW  int       // Source8 slot size of one image
 	closer      io.Closer // the file OpenFile opened, closed with the Loader
 }
 
@@ -208,7 +228,7 @@ func New(src Source, opt Options) (*Loader, error) {
 	case opt.BatchSize < 0, opt.Views < 1, opt.Views > 2, opt.Workers < 0, opt.Slots < 1, opt.ItemSize < 1:
 		return nil, fmt.Errorf("loader: invalid options (batch %d, views %d, workers %d, slots %d, item %d)",
 			opt.BatchSize, opt.Views, opt.Workers, opt.Slots, opt.ItemSize)
-	case opt.Output > Crops8:
+	case opt.Output > Source8:
 		return nil, fmt.Errorf("loader: unknown output %d", opt.Output)
 	case opt.Order > Sequential:
 		return nil, fmt.Errorf("loader: unknown order mode %d", opt.Order)
@@ -228,6 +248,19 @@ func New(src Source, opt Options) (*Loader, error) {
 		return nil, err
 	}
 	l := &Loader{src: src, opt: opt, aug: cfg, viewLen: cfg.OutH * cfg.OutW * 3}
+	if opt.Output == Source8 {
+		if cfg.RotationDeg > 0 && !opt.NoAugment {
+			return nil, errors.New("loader: Source8 output does not support rotation (a rotated crop reads outside its box)")
+		}
+		l.srcH, l.srcW = opt.SourceH, opt.SourceW
+		if l.srcH <= 0 || l.srcW <= 0 {
+			h, w, err := fixedSize(src)
+			if err != nil {
+				return nil, err
+			}
+			l.srcH, l.srcW = h, w
+		}
+	}
 	if src.Len() > 0 { // raw images of one size: workers prepare for it
 		if s, err := src.Get(0); err == nil && !s.Encoded && s.Height > 0 && s.Width > 0 {
 			l.prepH, l.prepW = s.Height, s.Width
@@ -269,6 +302,9 @@ func fixedSize(src Source) (h, w int, err error) {
 func (l *Loader) allocSlots() error {
 	rows := l.opt.Views * l.opt.BatchSize
 	n := rows * l.viewLen
+	if l.opt.Output == Source8 {
+		n = l.opt.BatchSize * l.srcH * l.srcW * 3
+	}
 	l.free = make(chan *slot, l.opt.Slots)
 	for range l.opt.Slots {
 		s := &slot{l: l, done: make(chan struct{}, 1)}
@@ -287,7 +323,20 @@ func (l *Loader) allocSlots() error {
 		if len(s.raw) < n {
 			return fmt.Errorf("loader: allocator returned %d bytes, want %d", len(s.raw), n)
 		}
-		s.b.Params = make([]augment.Params, rows)
+		if l.opt.Output == Floats {
+			s.b.Params = make([]augment.Params, rows)
+		} else { // the GPU copies them too: from the allocator's (pinned) memory
+			pb := rows * int(unsafe.Sizeof(augment.Params{}))
+			if s.rawParams, err = l.opt.Allocator.Alloc(pb); err == nil {
+				s.b.Params, err = asParams(s.rawParams)
+			}
+			if err == nil && len(s.b.Params) < rows {
+				err = fmt.Errorf("allocator returned %d bytes, want %d", len(s.rawParams), pb)
+			}
+			if err != nil {
+				return fmt.Errorf("loader: allocating the parameters of a batch slot: %w", err)
+			}
+		}
 		s.b.Labels = make([]int32, l.opt.BatchSize)
 		s.b.Indices = make([]int32, l.opt.BatchSize)
 		s.b.slot = s
@@ -302,6 +351,10 @@ func (l *Loader) freeSlots() {
 		if s.raw != nil {
 			l.opt.Allocator.Free(s.raw)
 			s.raw, s.b.X, s.b.X8 = nil, nil, nil
+		}
+		if s.rawParams != nil {
+			l.opt.Allocator.Free(s.rawParams)
+			s.rawParams, s.b.Params = nil, nil
 		}
 	}
 }

@@ -96,7 +96,7 @@ func epochDigest(t *testing.T, l *Loader, epoch int) (uint64, int) {
 func TestBitIdenticalAcrossWorkers(t *testing.T) {
 	noLeaks(t)
 	src := synth(300, 32, 32, 3)
-	for _, out := range []Output{Floats, Crops8} {
+	for _, out := range []Output{Floats, Crops8, Source8} {
 		var want uint64
 		for _, workers := range []int{1, 2, 8} {
 			l, err := New(src, Options{BatchSize: 64, Workers: workers, Seed: 11, ItemSize: 7, Output: out})
@@ -525,6 +525,84 @@ func TestCrops8PlusColorMatchesFloats(t *testing.T) {
 		t.Fatalf("uint8 path off by %.4f (%.2f levels)", worst, worst*255)
 	}
 	t.Logf("uint8 crops + Color vs float views: max |Δ| = %.2f/255", worst*255)
+}
+
+// TestSource8ApplyMatchesFloats: the Source8 regions with their relative
+// Params give, through augment's Apply (what the GPU kernel computes), the
+// very views of Output = Floats: bit for bit for RGB sources, within 1e-6
+// for gray ones (replicated to RGB, they take the 3-channel resampling
+// path, whose rounding differs slightly from the 1-channel one).
+func TestSource8ApplyMatchesFloats(t *testing.T) {
+	noLeaks(t)
+	for _, tc := range []struct {
+		name string
+		src  Source
+		cfg  augment.Config
+		tol  float64
+	}{
+		{"rgb 32→32", synth(40, 32, 32, 3), augment.DefaultConfig(32, 32), 0},
+		{"rgb 40x48→16", synth(40, 40, 48, 3), augment.DefaultConfig(16, 16), 0},
+		{"gray 28→20", synth(40, 28, 28, 1), augment.DefaultConfig(20, 20), 1e-6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			get := func(out Output) *Batch {
+				l, err := New(tc.src, Options{BatchSize: 40, Output: out, Seed: 5, Slots: 1, Augment: tc.cfg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { l.Close() })
+				it, _ := l.Epoch(context.Background(), 1, 0)
+				b, err := it.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			fb, sb := get(Floats), get(Source8)
+			a, _ := augment.New(tc.cfg)
+			v := make([]float32, a.ViewLen())
+			smp, _ := tc.src.Get(0)
+			if sb.SrcH != smp.Height || sb.SrcW != smp.Width {
+				t.Fatalf("slot %dx%d, want the source size %dx%d", sb.SrcW, sb.SrcH, smp.Width, smp.Height)
+			}
+			var worst float64
+			for r := 0; r < 2*fb.N; r++ {
+				pf, ps := fb.Params[r], sb.Params[r]
+				if pf.CropH != ps.CropH || pf.CropW != ps.CropW || pf.Flip != ps.Flip || pf.Hue != ps.Hue || ps.Top < 0 || ps.Left < 0 {
+					t.Fatalf("row %d: params %+v, Floats has %+v", r, ps, pf)
+				}
+				i := r % fb.N
+				slot := augment.Image{Pix: sb.X8[i*sb.SrcH*sb.SrcW*3 : (i+1)*sb.SrcH*sb.SrcW*3], H: sb.SrcH, W: sb.SrcW, C: 3}
+				if err := a.Apply(v, slot, &ps); err != nil {
+					t.Fatal(err)
+				}
+				for k := range v {
+					worst = max(worst, math.Abs(float64(v[k]-fb.X[r*len(v)+k])))
+				}
+			}
+			if worst > tc.tol {
+				t.Fatalf("Source8 + Apply off by %g (tolerance %g)", worst, tc.tol)
+			}
+		})
+	}
+	// A region larger than the slot is an error naming the sample.
+	l, err := New(synth(4, 32, 32, 3), Options{BatchSize: 4, Output: Source8, SourceH: 8, SourceW: 8, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	it, _ := l.Epoch(context.Background(), 0, 0)
+	if _, err := it.Next(); err == nil || !strings.Contains(err.Error(), "sample") || !strings.Contains(err.Error(), "source slot") {
+		t.Fatalf("oversized region: %v", err)
+	}
+	it.Close()
+	if _, err := New(synth(4, 32, 32, 3), Options{Output: Source8, Augment: func() augment.Config {
+		c := augment.DefaultConfig(32, 32)
+		c.RotationDeg = 10
+		return c
+	}()}); err == nil {
+		t.Fatal("Source8 with rotation accepted")
+	}
 }
 
 // TestEvenShards: with EvenShards every rank of a quasi-random epoch has the

@@ -53,6 +53,7 @@ type Model struct {
 	tr    *engine.Trainer
 	state State
 	size  int
+	feed  feeder // how batches reach the model during Fit
 
 	// Progress receives a progress bar per epoch (nil = silent).
 	Progress io.Writer
@@ -200,14 +201,22 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		return err
 	}
 	train := trainSubset(d, m.cfg.TrainSubset, m.cfg.Seed)
-	ld, err := loader.New(train, loader.Options{
+	lopt := loader.Options{
 		BatchSize: m.cfg.BatchSize, Views: 2, Workers: m.cfg.Workers,
 		Seed: m.cfg.Seed, Augment: m.augmentConfig(size),
-	})
+	}
+	feed, err := m.newFeeder(train, &lopt, 2)
 	if err != nil {
 		return err
 	}
+	ld, err := loader.New(train, lopt)
+	if err != nil {
+		feed.close()
+		return err
+	}
 	defer ld.Close()
+	defer feed.close() // before ld.Close: it hands the last slots back
+	m.feed = feed
 	if m.RunDir != "" {
 		if err := os.MkdirAll(m.RunDir, 0o755); err != nil {
 			return err
@@ -271,9 +280,17 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 	bar.Set(int64(st.Pos), 0)
 	start := time.Now()
 	startPos := st.Pos
+	account := func(loss float64) {
+		st.LossSum += loss
+		st.Steps++
+		bar.SetExtra(fmt.Sprintf("loss %.4f lr %.3g", st.LossSum/float64(st.Steps), lr))
+	}
 	for {
 		if ctx.Err() != nil {
 			bar.Finish()
+			if err := m.feed.flush(account); err != nil {
+				return err
+			}
 			if err := m.checkpoint(""); err != nil {
 				return fmt.Errorf("%w (and the checkpoint failed: %v)", ctx.Err(), err)
 			}
@@ -289,16 +306,16 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 			}
 			return err
 		}
-		loss, err := m.tr.Step(b.X, b.Views*b.N, lr)
-		st.Pos += b.N
-		b.Release()
+		images := b.N
+		err = m.feed.step(b, lr, account)
+		st.Pos += images
 		if err != nil {
 			return err
 		}
-		st.LossSum += loss
-		st.Steps++
-		bar.SetExtra(fmt.Sprintf("loss %.4f lr %.3g", st.LossSum/float64(st.Steps), lr))
 		bar.Set(int64(st.Pos), 0)
+	}
+	if err := m.feed.flush(account); err != nil {
+		return err
 	}
 	bar.Finish()
 	secs := time.Since(start).Seconds()

@@ -52,10 +52,18 @@ func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*
 	if bs <= 0 {
 		bs = 2 * m.cfg.BatchSize
 	}
-	ld, err := loader.New(d, loader.Options{
+	lopt := loader.Options{
 		BatchSize: bs, Views: 1, Workers: m.cfg.Workers, Seed: m.cfg.Seed,
 		Order: loader.Sequential, NoAugment: true, Augment: m.augmentConfig(size),
-	})
+	}
+	pipe, err := m.embedPipeline(d, &lopt)
+	if err != nil {
+		return nil, err
+	}
+	if pipe != nil {
+		defer pipe.Close()
+	}
+	ld, err := loader.New(d, lopt)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +96,7 @@ func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*
 			return nil, err
 		}
 		rows := b.Views * b.N
-		if err := m.net.Forward(b.X, rows, false); err != nil {
+		if err := m.forwardBatch(pipe, b); err != nil {
 			b.Release()
 			return nil, err
 		}

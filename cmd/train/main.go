@@ -204,8 +204,12 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 		logf("stage %d epoch %d: loss %.4f, lr %.3g, %.0f images/s, %.1fs", es.Stage, es.Epoch, es.Loss, es.LR, es.ImagesPerSec, es.Seconds)
 	}
 	err = m.Fit(ctx, ds)
-	if perr := tsimcne.LossPlot(runDir, m.Config(), filepath.Join(runDir, "loss.png")); perr != nil {
-		logf("loss plot: %v", perr)
+	// A run that failed before its first epoch (no device, bad data) has
+	// no metrics to plot: its error is the whole story.
+	if _, serr := os.Stat(filepath.Join(runDir, tsimcne.MetricsFile)); serr == nil {
+		if perr := tsimcne.LossPlot(runDir, m.Config(), filepath.Join(runDir, "loss.png")); perr != nil {
+			logf("loss plot: %v", perr)
+		}
 	}
 	if errors.Is(err, context.Canceled) {
 		logf("interrupted: checkpoint saved in %s; continue with: train --resume -o %s %s", runDir, runDir, data)

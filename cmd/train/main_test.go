@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/pack"
 	"github.com/tsimcne/tsimcne-go/source"
 	"github.com/tsimcne/tsimcne-go/source/sourcetest"
@@ -238,4 +239,68 @@ func TestBadArguments(t *testing.T) {
 	if _, err := os.Stat(dir + "/e.arrow"); err == nil {
 		t.Error("a failed embed left an output file")
 	}
+}
+
+// TestDeviceCUDA runs train and embed with --device cuda. Without a driver
+// (TSIMCNE_CUDA_LIB pointing nowhere), train must fail with a clear CUDA
+// error and nothing else (no complaint about the loss plot of a run that
+// never started). On the cudasim emulator (bin/cudasim, which make test
+// builds first; the subprocesses alone get it through LD_LIBRARY_PATH, so
+// the other tests keep --device auto on the CPU) or a real driver, the run
+// must say it trains on CUDA through the GPU pipeline, and embed must work.
+func TestDeviceCUDA(t *testing.T) {
+	data := smallData(t)
+	dir := t.TempDir()
+	args := func(run string) []string {
+		return append(trainArgs(data, run), "--device", "cuda", "--epochs", "1,1,1")
+	}
+	out, err := runBinEnv(t, []string{"TSIMCNE_CUDA_LIB=" + filepath.Join(dir, "no-libcuda.so.1")}, "train", args(filepath.Join(dir, "nodev"))...)
+	if err == nil || !strings.Contains(out, "device cuda") || strings.Contains(out, "loss plot") {
+		t.Fatalf("train --device cuda without a driver: %v; want only a clear CUDA error, got:\n%s", err, out)
+	}
+
+	var env []string
+	if sim, _ := filepath.Abs("../../bin/cudasim"); fileExists(filepath.Join(sim, "libcuda.so.1")) {
+		env = []string{"LD_LIBRARY_PATH=" + sim + ":" + os.Getenv("LD_LIBRARY_PATH")}
+	} else if _, aerr := cuda.Available(); aerr != nil {
+		t.Fatalf("no CUDA driver and no emulator (run make cudasim): %v", cuda.Reason(aerr))
+	}
+	run := filepath.Join(dir, "run")
+	out, err = runBinEnv(t, env, "train", args(run)...)
+	if err != nil {
+		t.Fatalf("train --device cuda: %v\n%s", err, out)
+	}
+	for _, want := range []string{"backend: cuda", "data pipeline: GPU", "trained"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("train --device cuda output lacks %q:\n%s", want, out)
+		}
+	}
+	arrow := filepath.Join(dir, "emb.arrow")
+	out, err = runBinEnv(t, env, "embed", run, data, "-o", arrow, "--device", "cuda")
+	if err != nil || !strings.Contains(out, "backend: cuda") || !strings.Contains(out, "kNN accuracy of the map") {
+		t.Fatalf("embed --device cuda: %v\n%s", err, out)
+	}
+	e, err := embedio.Read(arrow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Len() != 300 || e.Dim != 2 {
+		t.Fatalf("embedding: %d rows, dim %d", e.Len(), e.Dim)
+	}
+}
+
+// runBinEnv is runBin with extra environment variables.
+func runBinEnv(t *testing.T, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bins, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -16,9 +16,14 @@ type PinnedAllocator struct{ B *Backend }
 
 // Alloc returns n bytes of pinned host memory (page aligned).
 func (a PinnedAllocator) Alloc(n int) ([]byte, error) {
+	a.B.enter()
+	defer a.B.exit()
+	return a.allocLocked(n)
+}
+
+// allocLocked is Alloc with the context current.
+func (a PinnedAllocator) allocLocked(n int) ([]byte, error) {
 	b := a.B
-	b.enter()
-	defer b.exit()
 	var p uintptr
 	if err := b.drv.call("cuMemHostAlloc", b.drv.cuMemHostAlloc, uintptr(unsafe.Pointer(&p)), uintptr(max(n, 1)), memHostAllocPortable); err != nil {
 		return nil, fmt.Errorf("cuda: pinned host buffer of %d bytes: %w", n, err)
@@ -34,6 +39,16 @@ func (a PinnedAllocator) Free(buf []byte) {
 	if cap(buf) == 0 {
 		return
 	}
+	a.B.enter()
+	defer a.B.exit()
+	a.freeLocked(buf)
+}
+
+// freeLocked is Free with the context current.
+func (a PinnedAllocator) freeLocked(buf []byte) {
+	if cap(buf) == 0 {
+		return
+	}
 	b := a.B
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
 	b.pinMu.Lock()
@@ -43,8 +58,6 @@ func (a PinnedAllocator) Free(buf []byte) {
 	if !ok {
 		return
 	}
-	b.enter()
-	defer b.exit()
 	_ = b.drv.call("cuMemFreeHost", b.drv.cuMemFreeHost, p)
 }
 

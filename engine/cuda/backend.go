@@ -9,13 +9,15 @@
 // convolutions are the engine's im2col + GEMM with im2col/col2im as
 // kernels, and BatchNorm, ReLU, pooling, the head's bias and SGD are kernels
 // compiled from kernels/kernels.cu to PTX by clang and embedded (PTX). The
-// loss stays on the host, as in the CPU backend: z (n×d floats) is
-// downloaded, the loss and dL/dz computed by the engine, dz uploaded —
-// two small copies and one synchronisation per step.
+// loss and its gradient run on the device too (QueueLoss, engine.DeviceLoss):
+// z and dz never leave it, and the scalar loss is read through pinned
+// memory and an event.
 //
-// The colour augmentation of the loader's uint8 crops also runs here
-// (ColorAugmenter), from pinned host memory (PinnedAllocator) on its own
-// stream.
+// The data pipeline (Pipeline) copies the loader's uint8 images and drawn
+// augmentation parameters from pinned memory (PinnedAllocator) on a copy
+// stream and augments them on the device on a second stream, so views go
+// straight into the model (engine.Model.ForwardBuf); see docs/GPU.md.
+// ColorAugmenter does the colour half alone, for uint8 crops.
 package cuda
 
 import (
@@ -79,6 +81,8 @@ type Backend struct {
 
 	gemmFlops float64
 	closed    bool
+
+	loss *deviceLoss // the loss kernels' scratch (QueueLoss), made on first use
 }
 
 // Available reports whether a CUDA driver and at least one device can be
@@ -245,6 +249,7 @@ func (b *Backend) closeLocked() error {
 			errs = append(errs, d.call("cuStreamSynchronize", d.cuStreamSynchronize, b.stream))
 		}
 	}
+	b.closeLoss()
 	if b.mem != nil {
 		errs = append(errs, b.mem.closeAll())
 	}

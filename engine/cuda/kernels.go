@@ -37,6 +37,13 @@ const (
 	kColSum
 	kSGD
 	kColorU8
+	kAugmentSrc8
+	kCauchyFwd
+	kCauchyBwd
+	kLossMean
+	kCosNorm
+	kCosFwd
+	kCosBwd
 	numKernels
 )
 
@@ -65,10 +72,18 @@ var kernelSpecs = [numKernels]kernelSpec{
 	kColSum:          {"colsum", "piip"},
 	kSGD:             {"sgd", "ppplffffi"},
 	kColorU8:         {"color_u8", "pppiiffffff"},
+	kAugmentSrc8:     {"augment_src8", "piiippiiiipiffffff"},
+	kCauchyFwd:       {"cauchy_fwd", "piipp"},
+	kCauchyBwd:       {"cauchy_bwd", "piipp"},
+	kLossMean:        {"loss_mean", "pip"},
+	kCosNorm:         {"cos_norm", "piipp"},
+	kCosFwd:          {"cos_fwd", "piifpp"},
+	kCosBwd:          {"cos_bwd", "ppiifppp"},
 }
 
-// maxKernelArgs bounds a kernel's parameter count (the longest has 14).
-const maxKernelArgs = 16
+// maxKernelArgs bounds a kernel's parameter count (the longest,
+// augment_src8, has 18).
+const maxKernelArgs = 20
 
 // karg is one kernel argument: its kind (a signature letter) and its bits.
 type karg struct {

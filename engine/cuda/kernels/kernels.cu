@@ -346,24 +346,14 @@ struct Params {
 
 static __device__ inline float clamp01(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 
-// color_u8: one block of COLOR_THREADS per view. out = x8/255, then the
-// jitter operations in the view's order, grayscale and the optional
-// normalisation: augment.(*Augmenter).Color on float32(x8)/255. Each thread
-// owns the pixels p ≡ threadIdx (mod blockDim), so only the contrast
-// reduction needs the block to synchronise.
-KERNEL void color_u8(const unsigned char* x8, const struct Params* params, float* out, int hw,
-                     int normalize, float m0, float m1, float m2, float s0, float s1, float s2) {
-  __shared__ double red[COLOR_THREADS];
-  int v = bidx();
-  const struct Params* P = params + v;
-  const unsigned char* src = x8 + (i64)v * hw * 3;
-  float* o = out + (i64)v * hw * 3;
+// color_ops applies the colour part of view P (jitter in its order,
+// grayscale, the optional normalisation) to the hw pixels of o in place:
+// augment.(*Augmenter).Color. The calling block owns the view; each thread
+// owns the pixels p ≡ threadIdx (mod blockDim); red is the block's
+// COLOR_THREADS-slot reduction scratch (contrast's mean).
+static __device__ void color_ops(float* o, const struct Params* P, int hw, double* red, int normalize,
+                                 float m0, float m1, float m2, float s0, float s1, float s2) {
   int t = tidx(), nt = bdimx();
-  for (int p = t; p < hw; p += nt) {
-    o[3 * p] = (float)src[3 * p] / 255.0f;
-    o[3 * p + 1] = (float)src[3 * p + 1] / 255.0f;
-    o[3 * p + 2] = (float)src[3 * p + 2] / 255.0f;
-  }
   if (P->jitter) {
     for (int k = 0; k < 4; k++) {
       int op = P->order[k];
@@ -446,5 +436,421 @@ KERNEL void color_u8(const unsigned char* x8, const struct Params* params, float
       o[3 * p + 1] = (o[3 * p + 1] - m1) / s1;
       o[3 * p + 2] = (o[3 * p + 2] - m2) / s2;
     }
+  }
+}
+
+// color_u8: one block of COLOR_THREADS per view. out = x8/255, then
+// color_ops: augment.(*Augmenter).Color on float32(x8)/255. Each thread
+// owns the pixels p ≡ threadIdx (mod blockDim), so only the contrast
+// reduction needs the block to synchronise.
+KERNEL void color_u8(const unsigned char* x8, const struct Params* params, float* out, int hw,
+                     int normalize, float m0, float m1, float m2, float s0, float s1, float s2) {
+  __shared__ double red[COLOR_THREADS];
+  int v = bidx();
+  const unsigned char* src = x8 + (i64)v * hw * 3;
+  float* o = out + (i64)v * hw * 3;
+  int t = tidx(), nt = bdimx();
+  for (int p = t; p < hw; p += nt) {
+    o[3 * p] = (float)src[3 * p] / 255.0f;
+    o[3 * p + 1] = (float)src[3 * p + 1] / 255.0f;
+    o[3 * p + 2] = (float)src[3 * p + 2] / 255.0f;
+  }
+  color_ops(o, params + v, hw, red, normalize, m0, m1, m2, s0, s1, s2);
+}
+
+// ---- augmentation: geometry on uint8 sources (the pipeline) ----
+
+#define AUG_THREADS 256
+
+// aug_weights writes the resampling weights of output o for a crop of in
+// samples resized to out (augment's taps.weights) into wt and returns the
+// first source index; *cnt receives the number of weights.
+static __device__ int aug_weights(int in, int out, int o, int interp, double* wt, int* cnt) {
+  if (interp == 1) {  // Bilinear: torch upsample_bilinear2d, in float32
+    float scale = (float)in / (float)out;
+    float src = scale * ((float)o + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    int x0 = (int)src;
+    float l1 = src - (float)x0;
+    float l0 = 1.0f - l1;
+    if (x0 >= in - 1) {
+      wt[0] = (double)l0 + (double)l1;
+      *cnt = 1;
+      return in - 1;
+    }
+    wt[0] = (double)l0;
+    wt[1] = (double)l1;
+    *cnt = 2;
+    return x0;
+  }
+  // BilinearAntialias: PIL's triangle filter, support widening with the
+  // downscale factor, in float64.
+  double scale = (double)in / (double)out;
+  double fscale = scale > 1.0 ? scale : 1.0;
+  double support = fscale;
+  double center = ((double)o + 0.5) * scale;
+  double ss = 1.0 / fscale;
+  int xmin = (int)(center - support + 0.5);
+  if (xmin < 0) xmin = 0;
+  int xmax = (int)(center + support + 0.5);
+  if (xmax > in) xmax = in;
+  double sum = 0;
+  int n = xmax - xmin;
+  for (int x = 0; x < n; x++) {
+    double v = ((double)(x + xmin) - center + 0.5) * ss;
+    if (v < 0) v = -v;
+    double w = v < 1.0 ? 1.0 - v : 0.0;
+    wt[x] = w;
+    sum += w;
+  }
+  if (sum != 0)
+    for (int x = 0; x < n; x++) wt[x] /= sum;
+  *cnt = n;
+  return xmin;
+}
+
+// augment_src8: the geometric and colour augmentation of views from uint8
+// sources, one block of AUG_THREADS per view: row r = v·N + i of the batch
+// reads source image i (N = nimg) of src (slots of sh×sw×3 bytes, row
+// stride sw·3; the crop box in Params is relative to the slot's origin) and
+// writes an outH×outW×3 float32 view into out. The taps are built as
+// augment's taps.build builds them (weights, trimming, the window of n
+// samples, the flip) into the view's part of scratch (per view
+// (outW+outH)·(12·maxp + 12) bytes rounded up to 16), then every output pixel is the
+// horizontal pass (two accumulators beyond two taps, as the CPU) followed
+// by the vertical pass, then color_ops. Only the crop box is read, so a
+// slot may hold the whole source image or just the box both views need.
+KERNEL void augment_src8(const unsigned char* src, int nimg, int sh, int sw, const struct Params* params,
+                         float* out, int outH, int outW, int interp, int maxp, unsigned char* scratch,
+                         int normalize, float m0, float m1, float m2, float s0, float s1, float s2) {
+  __shared__ double red[COLOR_THREADS];
+  __shared__ int ns[2];
+  int v = bidx();
+  int t = tidx(), nt = bdimx();
+  const struct Params* P = params + v;
+  const unsigned char* img = src + (i64)(v % nimg) * sh * sw * 3;
+  int stride = sw * 3;
+  int na = outW + outH;  // taps of both axes: x first, then y
+  // per view (outW+outH)·(12·maxp + 12) bytes, rounded up to 16 so the
+  // doubles at its start stay aligned whatever the view size
+  i64 vbytes = ((i64)na * (12 * maxp + 12) + 15) / 16 * 16;
+  unsigned char* sc = scratch + (i64)v * vbytes;
+  double* wt = (double*)sc;
+  float* w = (float*)(sc + (i64)na * maxp * 8);
+  int* start = (int*)(sc + (i64)na * maxp * 12);
+  int* fc = start + na;  // (first, count) per output
+  int* cn = fc + na;
+  for (int j = t; j < na; j += nt) {
+    int xa = j < outW;
+    int in = xa ? P->cropw : P->croph, out = xa ? outW : outH, o = xa ? j : j - outW;
+    double* row = wt + (i64)j * maxp;
+    int cnt;
+    int first = aug_weights(in, out, o, interp, row, &cnt);
+    while (cnt > 1 && row[0] == 0) {
+      for (int k = 0; k + 1 < cnt; k++) row[k] = row[k + 1];
+      first++;
+      cnt--;
+    }
+    while (cnt > 1 && row[cnt - 1] == 0) cnt--;
+    fc[j] = first;
+    cn[j] = cnt;
+  }
+  __syncthreads();
+  if (t == 0) {
+    int nx = 1, ny = 1;
+    for (int j = 0; j < outW; j++) nx = cn[j] > nx ? cn[j] : nx;
+    for (int j = outW; j < na; j++) ny = cn[j] > ny ? cn[j] : ny;
+    ns[0] = nx < P->cropw ? nx : P->cropw;
+    ns[1] = ny < P->croph ? ny : P->croph;
+  }
+  __syncthreads();
+  for (int j = t; j < na; j += nt) {
+    int xa = j < outW;
+    int in = xa ? P->cropw : P->croph, out = xa ? outW : outH, o = xa ? j : j - outW;
+    int n = ns[xa ? 0 : 1], base = xa ? 0 : outW;
+    int first = fc[j], cnt = cn[j];
+    int s = first < in - n ? first : in - n;
+    if (s < 0) s = 0;
+    int d = (xa && P->flip) ? out - 1 - o : o;
+    float* r = w + (i64)(base + d) * maxp;
+    for (int k = 0; k < n; k++) r[k] = 0.0f;
+    for (int k = 0; k < cnt; k++) r[first + k - s] += (float)wt[(i64)j * maxp + k];
+    start[base + d] = s + (xa ? P->left : P->top);
+  }
+  __syncthreads();
+  int nx = ns[0], ny = ns[1];
+  const float inv255 = 1.0f / 255.0f;
+  float* o = out + (i64)v * outH * outW * 3;
+  int hw = outH * outW;
+  for (int p = t; p < hw; p += nt) {
+    int y = p / outW, x = p % outW;
+    const float* wx = w + (i64)x * maxp;
+    const float* wy = w + (i64)(outW + y) * maxp;
+    int sx = start[x], sy = start[outW + y];
+    for (int c = 0; c < 3; c++) {
+      float acc = 0.0f;
+      for (int ky = 0; ky < ny; ky++) {
+        const unsigned char* q = img + (i64)(sy + ky) * stride + sx * 3 + c;
+        float h;
+        if (nx == 2) {
+          h = wx[0] * (float)q[0] + wx[1] * (float)q[3];
+        } else {
+          float a0 = 0.0f, a1 = 0.0f;
+          int k = 0;
+          for (; k + 1 < nx; k += 2) {
+            a0 += wx[k] * (float)q[3 * k];
+            a1 += wx[k + 1] * (float)q[3 * k + 3];
+          }
+          if (k < nx) a0 += wx[k] * (float)q[3 * k];
+          h = a0 + a1;
+        }
+        float wk = wy[ky] * inv255;  // the CPU scales the weights, not the sum
+        acc = ky == 0 ? wk * h : acc + wk * h;
+      }
+      o[3 * p + c] = acc;
+    }
+  }
+  __syncthreads();
+  color_ops(o, P, hw, red, normalize, m0, m1, m2, s0, s1, s2);
+}
+
+// ---- the losses (engine/loss.go), in float64 ----
+
+// clang compiles without libdevice (-nocudalib), so exp and log are written
+// here: Cody–Waite range reduction and a Taylor/atanh series, accurate to a
+// few ulp, which is far below the 1e-4 the losses are checked to.
+union dbits {
+  double d;
+  i64 i;
+};
+
+static __device__ double ldexp2(double x, int k) {
+  // x·2^k for k in [-2044, 2046], in two exact steps.
+  int k1 = k / 2, k2 = k - k / 2;
+  union dbits a, b;
+  a.i = (i64)(k1 + 1023) << 52;
+  b.i = (i64)(k2 + 1023) << 52;
+  return x * a.d * b.d;
+}
+
+static __device__ double dexp(double x) {
+  if (x != x) return x;
+  if (x > 709.782712893384) return 1.0 / 0.0;
+  if (x < -745.2) return 0.0;
+  double kf = x * 1.4426950408889634 + (x < 0 ? -0.5 : 0.5);
+  int k = (int)kf;
+  double r = x - (double)k * 6.93147180369123816490e-01 - (double)k * 1.90821492927058770002e-10;
+  double p = 1.0 / 6227020800.0;  // 1/13!
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  return ldexp2(p, k);
+}
+
+static __device__ double dlog(double x) {
+  if (x != x || x < 0) return 0.0 / 0.0;
+  if (x == 0) return -1.0 / 0.0;
+  if (x > 1.7976931348623157e308) return x;
+  int e = 0;
+  if (x < 2.2250738585072014e-308) {  // subnormal: scale up by 2^54
+    x *= 18014398509481984.0;
+    e = -54;
+  }
+  union dbits u;
+  u.d = x;
+  e += (int)((u.i >> 52) & 0x7ff) - 1023;
+  u.i = (u.i & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  double m = u.d;  // [1, 2)
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    e++;
+  }
+  double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+  double p = 1.0 / 23.0;
+  p = p * s2 + 1.0 / 21.0;
+  p = p * s2 + 1.0 / 19.0;
+  p = p * s2 + 1.0 / 17.0;
+  p = p * s2 + 1.0 / 15.0;
+  p = p * s2 + 1.0 / 13.0;
+  p = p * s2 + 1.0 / 11.0;
+  p = p * s2 + 1.0 / 9.0;
+  p = p * s2 + 1.0 / 7.0;
+  p = p * s2 + 1.0 / 5.0;
+  p = p * s2 + 1.0 / 3.0;
+  p = p * s2 + 1.0;
+  double lm = 2.0 * s * p;
+  return (double)e * 6.93147180369123816490e-01 + ((double)e * 1.90821492927058770002e-10 + lm);
+}
+
+#define LOSS_THREADS 256
+
+// block_sum returns the sum of v over the block (every thread gets it);
+// red holds LOSS_THREADS doubles.
+static __device__ double block_sum(double v, double* red) {
+  int t = tidx();
+  red[t] = v;
+  __syncthreads();
+  for (int w = bdimx() / 2; w > 0; w /= 2) {
+    if (t < w) red[t] += red[t + w];
+    __syncthreads();
+  }
+  double s = red[0];
+  __syncthreads();
+  return s;
+}
+
+static __device__ double block_max(double v, double* red) {
+  int t = tidx();
+  red[t] = v;
+  __syncthreads();
+  for (int w = bdimx() / 2; w > 0; w /= 2) {
+    if (t < w && red[t + w] > red[t]) red[t] = red[t + w];
+    __syncthreads();
+  }
+  double s = red[0];
+  __syncthreads();
+  return s;
+}
+
+// cauchy_fwd: one block per anchor i of the n×d views z (rows i and
+// (i+n/2) mod n positives): q_ik = 1/(1+‖z_i−z_k‖²), the anchor's loss
+// −log q_ip + log Σ_{k≠i} q_ik into losses[i], and row i of a, the
+// coefficients of (z_i − z_k) (engine's cauchyForwardRows).
+KERNEL void cauchy_fwd(const float* z, int n, int d, double* a, double* losses) {
+  __shared__ double red[LOSS_THREADS];
+  __shared__ double qp;
+  int i = bidx(), t = tidx(), nt = bdimx();
+  int p = (i + n / 2) % n;
+  double* row = a + (i64)i * n;
+  const float* zi = z + (i64)i * d;
+  double s = 0;
+  for (int k = t; k < n; k += nt) {
+    if (k == i) {
+      row[k] = 0;
+      continue;
+    }
+    const float* zk = z + (i64)k * d;
+    double d2 = 0;
+    for (int c = 0; c < d; c++) {
+      double u = (double)(zi[c] - zk[c]);
+      d2 += u * u;
+    }
+    double q = 1.0 / (1.0 + d2);
+    row[k] = q;
+    s += q;
+  }
+  s = block_sum(s, red);
+  if (t == 0) {
+    qp = row[p];
+    losses[i] = -dlog(qp) + dlog(s);
+  }
+  __syncthreads();
+  for (int k = t; k < n; k += nt) row[k] = -row[k] * row[k] / s;
+  __syncthreads();
+  if (t == 0) row[p] += qp;
+}
+
+// cauchy_bwd: block r, one thread per column: dL/dz_r =
+// (2/n) Σ_k (a_rk + a_kr)(z_r − z_k), summed over k in order as the CPU.
+KERNEL void cauchy_bwd(const float* z, int n, int d, const double* a, float* dz) {
+  int r = bidx();
+  const float* zr = z + (i64)r * d;
+  for (int c = tidx(); c < d; c += bdimx()) {
+    double g = 0;
+    for (int k = 0; k < n; k++) {
+      double cf = a[(i64)r * n + k] + a[(i64)k * n + r];
+      if (cf == 0) continue;
+      g += cf * (double)(zr[c] - z[(i64)k * d + c]);
+    }
+    dz[(i64)r * d + c] = (float)(2 * g / (double)n);
+  }
+}
+
+// loss_mean: out[0] = mean of losses[0..n), summed in order (one thread).
+KERNEL void loss_mean(const double* losses, int n, double* out) {
+  if (gtid() != 0) return;
+  double l = 0;
+  for (int i = 0; i < n; i++) l += losses[i];
+  out[0] = l / (double)n;
+}
+
+// cos_norm: zn = z/max(‖z‖, 1e-12) per row, in float64, and the norms.
+KERNEL void cos_norm(const float* z, int n, int d, double* zn, double* norms) {
+  FOR(i, n) {
+    double s = 0;
+    for (int c = 0; c < d; c++) s += (double)z[i * d + c] * (double)z[i * d + c];
+    double nr = __builtin_sqrt(s);
+    if (nr < 1e-12) nr = 1e-12;
+    norms[i] = nr;
+    for (int c = 0; c < d; c++) zn[i * d + c] = (double)z[i * d + c] / nr;
+  }
+}
+
+// cos_fwd: block per anchor i: logits ẑ_i·ẑ_k/τ, the anchor's loss
+// −l_ip + logsumexp_{k≠i} l_ik, and row i of b = softmax − [k = p]
+// (engine's cosineForwardRows).
+KERNEL void cos_fwd(const double* zn, int n, int d, float tau, double* b, double* losses) {
+  __shared__ double red[LOSS_THREADS];
+  __shared__ double lse;
+  int i = bidx(), t = tidx(), nt = bdimx();
+  int p = (i + n / 2) % n;
+  double* row = b + (i64)i * n;
+  double ta = (double)tau;
+  double mx = -1.0 / 0.0;
+  for (int k = t; k < n; k += nt) {
+    if (k == i) continue;
+    double s = 0;
+    for (int c = 0; c < d; c++) s += zn[(i64)i * d + c] * zn[(i64)k * d + c];
+    row[k] = s / ta;
+    if (row[k] > mx) mx = row[k];
+  }
+  mx = block_max(mx, red);
+  double se = 0;
+  for (int k = t; k < n; k += nt)
+    if (k != i) se += dexp(row[k] - mx);
+  se = block_sum(se, red);
+  if (t == 0) {
+    lse = mx + dlog(se);
+    losses[i] = -row[p] + lse;
+  }
+  __syncthreads();
+  for (int k = t; k < n; k += nt) row[k] = k == i ? 0.0 : dexp(row[k] - lse);
+  __syncthreads();
+  if (t == 0) row[p] -= 1.0;
+}
+
+// cos_bwd: block r: g = Σ_k (b_rk + b_kr) ẑ_k / (τ·n), then through the
+// normalisation (g − ẑ_r(ẑ_r·g))/‖z_r‖ (g/‖z_r‖ when the norm was
+// clamped). g is the row's part of gs (n×d doubles).
+KERNEL void cos_bwd(const double* zn, const double* norms, int n, int d, float tau, const double* b,
+                    double* gs, float* dz) {
+  __shared__ double red[LOSS_THREADS];
+  int r = bidx(), t = tidx(), nt = bdimx();
+  double* g = gs + (i64)r * d;
+  double ta = (double)tau;
+  double dot = 0;
+  for (int c = t; c < d; c += nt) {
+    double acc = 0;
+    for (int k = 0; k < n; k++) acc += (b[(i64)r * n + k] + b[(i64)k * n + r]) * zn[(i64)k * d + c];
+    acc /= ta * (double)n;
+    g[c] = acc;
+    dot += acc * zn[(i64)r * d + c];
+  }
+  dot = block_sum(dot, red);
+  double nr = norms[r];
+  int clamped = nr <= 1e-12;
+  for (int c = t; c < d; c += nt) {
+    if (clamped) dz[(i64)r * d + c] = (float)(g[c] / nr);
+    else dz[(i64)r * d + c] = (float)((g[c] - zn[(i64)r * d + c] * dot) / nr);
   }
 }
