@@ -66,7 +66,7 @@ var (
 	libName string
 
 	fnInit, fnHeader, fnDecompress, fnDestroy uintptr
-	scales                                   []Scale
+	scales                                    []Scale
 	// The two calls that return C pointers go through RegisterLibFunc,
 	// which converts them without uintptr→pointer arithmetic here; they
 	// are not on the per-image path (errors, and once at load).
