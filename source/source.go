@@ -130,6 +130,9 @@ type Options struct {
 	// gives luminance. There is no automatic choice of 1 for all-gray
 	// folders because that would need every image decoded at Open.
 	Channels int
+	// GoJPEG decodes JPEGs with Go's image/jpeg even when libjpeg-turbo
+	// (libturbojpeg.so.0) can be loaded; JPEGDecoder says which one runs.
+	GoJPEG bool
 	// Fashion, for IDX sources, names the classes with Fashion-MNIST's
 	// names even when no path mentions "fashion" (see Open).
 	Fashion bool
