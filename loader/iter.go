@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/tsimcne/tsimcne-go/augment"
+	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
 )
 
 // Iter delivers the batches of one epoch in order. Its methods must be called
@@ -42,6 +43,7 @@ type workItem struct {
 type worker struct {
 	aug *augment.Augmenter
 	dec decoder
+	tj  *turbojpeg.Decoder // libjpeg-turbo handle, made at the first JPEG (turbo.go)
 }
 
 // Epoch starts epoch epoch at position pos of this rank's visiting order
@@ -177,6 +179,13 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 		smp, err := l.src.Get(idx)
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", idx, err)
+		}
+		if smp.Encoded { // JPEGs with libjpeg-turbo when it loads (turbo.go)
+			if ok, err := it.fillTurbo(w, b, j, idx, smp); err != nil {
+				return err
+			} else if ok {
+				continue
+			}
 		}
 		img, dec, err := w.open(smp)
 		if err != nil {

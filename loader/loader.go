@@ -110,6 +110,10 @@ type Options struct {
 	NoAugment bool
 
 	Allocator Allocator // batch memory; nil = HeapAllocator
+
+	// GoJPEG decodes JPEG samples with Go's image/jpeg even when
+	// libjpeg-turbo loads (JPEGDecoder says which one runs).
+	GoJPEG bool
 }
 
 // Batch is one batch of images and their views; see the package comment for

@@ -27,6 +27,16 @@ func JPEGDecoder(opt Options) string {
 	return turbojpeg.Name()
 }
 
+// DecodesImages reports whether sources of kind hold encoded images that
+// Load decodes (so the JPEG decoder matters), as opposed to raw pixels.
+func DecodesImages(kind string) bool {
+	switch kind {
+	case KindCIFAR10, KindCIFAR100, KindIDX:
+		return false
+	}
+	return true
+}
+
 // fill decodes data into s (see Dataset.Load), with libjpeg-turbo for
 // JPEGs when it is available, else with the registered Go decoders.
 func (d *converter) fill(data []byte, sc *folderScratch, label int32, name string, s *Sample) error {

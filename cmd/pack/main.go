@@ -26,7 +26,7 @@ type packFlags struct {
 	out, from, codec, chunkSize, resize string
 	workers, channels                   int
 	shuffle, keepEncoded, skipBad       bool
-	fashion, quiet                      bool
+	fashion, quiet, goJPEG              bool
 	seed                                uint64
 }
 
@@ -69,6 +69,7 @@ numbered order, folders sorted by class, then path.`,
 	fl.BoolVar(&f.skipBad, "skip-bad", false, "skip images that cannot be read and list them at the end, instead of failing")
 	fl.BoolVar(&f.fashion, "fashion", false, "idx: name the classes as Fashion-MNIST's")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
+	fl.BoolVar(&f.goJPEG, "go-jpeg", false, "decode JPEGs with Go's image/jpeg even when libjpeg-turbo (libturbojpeg.so.0) is available")
 	root.MarkFlagRequired("output")
 	root.AddCommand(newInfo(), newVerify(), newGet())
 	return root
@@ -115,7 +116,8 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 	if err != nil {
 		return fmt.Errorf("--chunk-size: %w", err)
 	}
-	opt := source.Options{Kind: f.from, KeepEncoded: f.keepEncoded, Channels: f.channels, Fashion: f.fashion}
+	opt := source.Options{Kind: f.from, KeepEncoded: f.keepEncoded, Channels: f.channels, Fashion: f.fashion,
+		GoJPEG: f.goJPEG}
 	if f.resize != "" {
 		if opt.ResizeW, opt.ResizeH, err = parseWxH(f.resize); err != nil {
 			return err
@@ -135,6 +137,10 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 	progressOut := stderr
 	if f.quiet {
 		progressOut = nil
+	}
+	if progressOut != nil && source.DecodesImages(ds.Kind()) {
+		// The two decoders give slightly different pixels; say which runs.
+		fmt.Fprintf(progressOut, "JPEG decoder: %s\n", source.JPEGDecoder(opt))
 	}
 	var po = pack.Options{
 		Codec: f.codec, ChunkSize: chunk, Workers: f.workers,
