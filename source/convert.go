@@ -3,6 +3,7 @@ package source
 import (
 	"fmt"
 	"image"
+	"strings"
 
 	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
 )
@@ -160,4 +161,44 @@ func (d *converter) fillTurbo(data []byte, sc *folderScratch, label int32, name 
 	}
 	*s = out
 	return true, nil
+}
+
+// newConverter checks the conversion options every image source shares.
+func newConverter(opt Options) (converter, error) {
+	switch {
+	case opt.ResizeW < 0 || opt.ResizeH < 0:
+		return converter{}, fmt.Errorf("source: negative resize %dx%d", opt.ResizeW, opt.ResizeH)
+	case (opt.ResizeW == 0) != (opt.ResizeH == 0):
+		return converter{}, fmt.Errorf("source: resize %dx%d: give both width and height", opt.ResizeW, opt.ResizeH)
+	case opt.ResizeW > 0 && opt.KeepEncoded:
+		return converter{}, fmt.Errorf("source: resize and keep-encoded exclude each other (encoded bytes are stored as they are)")
+	case opt.ResizeW*opt.ResizeH > MaxImagePixels:
+		return converter{}, fmt.Errorf("source: resize %dx%d is larger than %d pixels", opt.ResizeW, opt.ResizeH, MaxImagePixels)
+	}
+	c := converter{channels: opt.Channels, resizeW: opt.ResizeW, resizeH: opt.ResizeH, keep: opt.KeepEncoded, goJPEG: opt.GoJPEG}
+	switch c.channels {
+	case 0:
+		c.channels = 3
+	case 1, 3:
+	default:
+		return converter{}, fmt.Errorf("source: channels %d: want 1 or 3 (0 for the default, 3)", opt.Channels)
+	}
+	return c, nil
+}
+
+// describe says how images are converted, for Description.
+func (d *converter) describe() string {
+	var how []string
+	switch {
+	case d.keep:
+		how = append(how, "encoded bytes kept")
+	case d.resizeW > 0:
+		how = append(how, fmt.Sprintf("resized to %dx%d (bilinear)", d.resizeW, d.resizeH))
+	}
+	if d.channels == 1 {
+		how = append(how, "luminance")
+	} else {
+		how = append(how, "RGB")
+	}
+	return strings.Join(how, ", ")
 }

@@ -24,6 +24,7 @@ func main() { cli.Main("pack", newRoot()) }
 
 type packFlags struct {
 	out, from, codec, chunkSize, resize string
+	imageColumn, labelColumn            string
 	workers, channels                   int
 	shuffle, keepEncoded, skipBad       bool
 	fashion, quiet, goJPEG              bool
@@ -41,10 +42,14 @@ Sources (detected, or forced with --from):
   cifar10   a directory with data_batch_1..5.bin and test_batch.bin, those files, or cifar-10-binary.tar.gz
   cifar100  a directory with train.bin and test.bin, those files, or cifar-100-binary.tar.gz
   idx       IDX image + label files (MNIST, Fashion-MNIST), gzip or plain, or directories of them
+  webdataset  WebDataset .tar shards (key.jpg|png|webp + key.cls), or directories of them
+  parquet   .parquet files (Hugging Face layout: image {bytes, path} + ClassLabel label), or directories of them
+  arrow     Arrow IPC files (.arrow) with the same columns
   folder    root/<class>/**/<image>: JPEG, PNG, GIF, BMP, WebP
 
 Samples keep their dataset order: sources in the order given, CIFAR batches in
-numbered order, folders sorted by class, then path.`,
+numbered order, folders sorted by class, then path; shards, Parquet and Arrow
+files in the order given (directories: by name), rows and members in file order.`,
 		Example: `  pack ~/data/cifar-10-batches-bin -o cifar10.tscn
   pack ~/photos --resize 64x64 --codec zstd -o photos.tscn
   pack info cifar10.tscn --json`,
@@ -57,7 +62,7 @@ numbered order, folders sorted by class, then path.`,
 	}
 	fl := root.Flags()
 	fl.StringVarP(&f.out, "output", "o", "", "packed file to write (required)")
-	fl.StringVar(&f.from, "from", "", "source kind: cifar10, cifar100, idx or folder (default: detect)")
+	fl.StringVar(&f.from, "from", "", "source kind: cifar10, cifar100, idx, webdataset, parquet, arrow or folder (default: detect)")
 	fl.StringVar(&f.codec, "codec", "", "chunk compression: none, lz4 or zstd (default: lz4 for pixels, none with --keep-encoded)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "128KiB", "target uncompressed chunk size, e.g. 64KiB, 1MiB")
 	fl.IntVar(&f.workers, "workers", 0, "parallel loading and compression workers (default: number of CPUs)")
@@ -68,6 +73,8 @@ numbered order, folders sorted by class, then path.`,
 	fl.IntVar(&f.channels, "channels", 0, "folders: 3 = RGB (default; grayscale replicated, alpha dropped), 1 = luminance")
 	fl.BoolVar(&f.skipBad, "skip-bad", false, "skip images that cannot be read and list them at the end, instead of failing")
 	fl.BoolVar(&f.fashion, "fashion", false, "idx: name the classes as Fashion-MNIST's")
+	fl.StringVar(&f.imageColumn, "image-column", "", "parquet, arrow: the column holding the images (binary, or Hugging Face's {bytes, path} struct; default: image, img, or the only such column)")
+	fl.StringVar(&f.labelColumn, "label-column", "", "parquet, arrow: the column holding the labels (integers or class names; default: the ClassLabel column, label, labels, class)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
 	fl.BoolVar(&f.goJPEG, "go-jpeg", false, "decode JPEGs with Go's image/jpeg even when libjpeg-turbo (libturbojpeg.so.0) is available")
 	root.MarkFlagRequired("output")
@@ -117,7 +124,7 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 		return fmt.Errorf("--chunk-size: %w", err)
 	}
 	opt := source.Options{Kind: f.from, KeepEncoded: f.keepEncoded, Channels: f.channels, Fashion: f.fashion,
-		GoJPEG: f.goJPEG}
+		GoJPEG: f.goJPEG, ImageColumn: f.imageColumn, LabelColumn: f.labelColumn}
 	if f.resize != "" {
 		if opt.ResizeW, opt.ResizeH, err = parseWxH(f.resize); err != nil {
 			return err
