@@ -151,3 +151,8 @@ func (w *Writer) SetClasses(classes []string) error {
 }
 
 func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// Names returns the source names of the samples written so far, in storage
+// order (nil when the file has none); Append uses it to skip samples a file
+// already holds.
+func (w *Writer) Names() []string { return slices.Clone(w.names) }

@@ -3,6 +3,8 @@ package source
 import (
 	"fmt"
 	"image"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
@@ -201,4 +203,17 @@ func (d *converter) describe() string {
 		how = append(how, "RGB")
 	}
 	return strings.Join(how, ", ")
+}
+
+// Name returns sample i's name (Sample.Name) without loading it; pack's
+// append uses it to skip samples a file already holds.
+func (d *folderDataset) Name(i int) string { return d.items[i].name }
+
+// Name returns sample i's name (Sample.Name) without loading it.
+func (ds *wdsDataset) Name(i int) string { return ds.items[i].name }
+
+// Name returns sample i's name (Sample.Name) without loading it.
+func (ds *tableDataset) Name(i int) string {
+	f := sort.SearchInts(ds.start, i+1) - 1
+	return fmt.Sprintf("%s#row%d", filepath.Base(ds.files[f].path), i-ds.start[f])
 }

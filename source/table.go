@@ -482,7 +482,7 @@ func (ds *tableDataset) Load(i int, s *Sample) error {
 	tf := ds.files[f]
 	r := i - ds.start[f]
 	g := sort.SearchInts(tf.start, r+1) - 1
-	name := fmt.Sprintf("%s#row%d", filepath.Base(tf.path), r)
+	name := ds.Name(i)
 	a, err := ds.group(f, g)
 	if err != nil {
 		return fmt.Errorf("source: %s: reading row group %d: %w", tf.path, g, err)
