@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
@@ -29,8 +30,13 @@ type Iter struct {
 	work  chan workItem // image ranges for the workers
 	wg    sync.WaitGroup
 	cur   *slot // slot Next is waiting on, returned to the free list on failure
-	err   error // sticky: io.EOF or the first failure
-	once  sync.Once
+
+	// Readahead (readahead.go): the position in order of the batch being
+	// dispatched, and a nudge each time it moves.
+	handed atomic.Int64
+	moved  chan struct{}
+	err    error // sticky: io.EOF or the first failure
+	once   sync.Once
 }
 
 type workItem struct {
@@ -84,6 +90,15 @@ func (l *Loader) Epoch(ctx context.Context, epoch, pos int) (*Iter, error) {
 	it.ctx, it.cancel = context.WithCancel(ctx)
 	it.done = it.ctx.Done()
 	it.wg.Add(1 + workers)
+	if pf, ok := l.src.(Prefetcher); ok && l.opt.Readahead >= 0 && l.opt.Order != Shuffle {
+		budget := l.opt.Readahead
+		if budget == 0 {
+			budget = DefaultReadahead
+		}
+		it.moved = make(chan struct{}, 1)
+		it.wg.Add(1)
+		go it.readahead(pf, budget)
+	}
 	go it.dispatch()
 	for i := 0; i < workers; i++ {
 		go it.run(l.workerState[i])
@@ -112,6 +127,13 @@ func (it *Iter) dispatch() {
 		}
 		lo := k * bs
 		n := min(bs, len(it.order)-lo)
+		if it.moved != nil {
+			it.handed.Store(int64(lo))
+			select {
+			case it.moved <- struct{}{}:
+			default:
+			}
+		}
 		b := &s.b
 		b.Epoch, b.Step, b.Pos, b.N, b.Views = it.epoch, (it.first+lo)/bs, it.first+lo, n, views
 		b.H, b.W = l.aug.OutH, l.aug.OutW
