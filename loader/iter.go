@@ -30,13 +30,13 @@ type Iter struct {
 	work  chan workItem // image ranges for the workers
 	wg    sync.WaitGroup
 	cur   *slot // slot Next is waiting on, returned to the free list on failure
+	err   error // sticky: io.EOF or the first failure
+	once  sync.Once
 
 	// Readahead (readahead.go): the position in order of the batch being
 	// dispatched, and a nudge each time it moves.
 	handed atomic.Int64
 	moved  chan struct{}
-	err    error // sticky: io.EOF or the first failure
-	once   sync.Once
 }
 
 type workItem struct {
