@@ -249,7 +249,7 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 			if l.opt.Output == Floats {
 				err = w.aug.Apply(b.X[row*vl:(row+1)*vl], img, &p)
 			} else {
-				err = w.aug.Crop8(b.X8[row*vl:(row+1)*vl], img, &p)
+				err = w.crop8(b.X8[row*vl:(row+1)*vl], img, &p, l.aug.OutH, l.aug.OutW)
 			}
 			if err != nil {
 				return fmt.Errorf("sample %d view %d: %w", idx, v, err)

@@ -87,7 +87,7 @@ func (it *Iter) fillTurbo(w *worker, b *Batch, j, idx int, smp Sample) (ok bool,
 		if l.opt.Output == Floats {
 			err = w.aug.Apply(b.X[row*vl:(row+1)*vl], img, &p)
 		} else {
-			err = w.aug.Crop8(b.X8[row*vl:(row+1)*vl], img, &p)
+			err = w.crop8(b.X8[row*vl:(row+1)*vl], img, &p, l.aug.OutH, l.aug.OutW)
 		}
 		if err != nil {
 			return true, fmt.Errorf("sample %d view %d: %w", idx, v, err)

@@ -92,3 +92,28 @@ func TestScaleBox(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+// TestCrop8PassThrough: the copy equals Crop8's identity view exactly.
+func TestCrop8PassThrough(t *testing.T) {
+	a, err := augment.New(augment.DefaultConfig(32, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &worker{aug: a}
+	pix := make([]byte, 32*32*3)
+	for i := range pix {
+		pix[i] = byte(i*37 + i/7)
+	}
+	img := augment.Image{Pix: pix, H: 32, W: 32, C: 3}
+	p := augment.Params{CropH: 32, CropW: 32, Brightness: 1, Contrast: 1, Saturation: 1}
+	fast, slow := make([]byte, len(pix)), make([]byte, len(pix))
+	if err := w.crop8(fast, img, &p, 32, 32); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Crop8(slow, img, &p); err != nil {
+		t.Fatal(err)
+	}
+	if string(fast) != string(slow) || string(fast) != string(pix) {
+		t.Fatal("pass-through differs from Crop8's identity view")
+	}
+}
