@@ -117,3 +117,5 @@ func TestCrop8PassThrough(t *testing.T) {
 		t.Fatal("pass-through differs from Crop8's identity view")
 	}
 }
+
+var _ Prefetcher = fileSource{} // a packed file reads ahead
