@@ -23,6 +23,8 @@ import (
 	"sync"
 
 	xdraw "golang.org/x/image/draw"
+
+	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
 )
 
 // Dir is where Debian's mate-backgrounds installs its photographs.
@@ -84,20 +86,12 @@ func Cut(out string, opt Options) ([]string, error) {
 		opt.Workers = 2
 	}
 	classes := make([]string, len(srcs))
-	imgs := make([]*image.RGBA, len(srcs))
+	imgs, err := decoded(srcs)
+	if err != nil {
+		return nil, err
+	}
 	for i, p := range srcs {
 		classes[i] = strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("photos: %w", err)
-		}
-		m, err := jpeg.Decode(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("photos: %s: %w", p, err)
-		}
-		rgba := image.NewRGBA(m.Bounds())
-		draw.Draw(rgba, rgba.Rect, m, m.Bounds().Min, draw.Src)
-		imgs[i] = rgba
 		if err := os.MkdirAll(filepath.Join(out, classes[i]), 0o755); err != nil {
 			return nil, fmt.Errorf("photos: %w", err)
 		}
@@ -131,6 +125,59 @@ func Cut(out string, opt Options) ([]string, error) {
 	default:
 	}
 	return classes, nil
+}
+
+var (
+	decodeOnce sync.Once
+	decodedImg []*image.RGBA
+	decodeErr  error
+)
+
+// decoded decodes the photographs once per process (tests cut several
+// folders), with libjpeg-turbo when it loads: image/jpeg takes seconds for
+// the twelve photographs, and far longer under the race detector.
+func decoded(srcs []string) ([]*image.RGBA, error) {
+	decodeOnce.Do(func() {
+		var tj *turbojpeg.Decoder
+		if turbojpeg.Available() == nil {
+			tj, _ = turbojpeg.NewDecoder()
+		}
+		for _, p := range srcs {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				decodeErr = fmt.Errorf("photos: %w", err)
+				return
+			}
+			if tj != nil {
+				if hd, err := tj.Header(data); err == nil && hd.Convertible && !hd.Gray {
+					rgb := make([]byte, hd.Width*hd.Height*3)
+					if tj.Decode(data, hd, turbojpeg.Scale{Num: 1, Denom: 1}, rgb, 3) == nil {
+						rgba := image.NewRGBA(image.Rect(0, 0, hd.Width, hd.Height))
+						for k := 0; k < hd.Width*hd.Height; k++ {
+							rgba.Pix[4*k], rgba.Pix[4*k+1], rgba.Pix[4*k+2], rgba.Pix[4*k+3] = rgb[3*k], rgb[3*k+1], rgb[3*k+2], 255
+						}
+						decodedImg = append(decodedImg, rgba)
+						continue
+					}
+				}
+			}
+			m, err := jpeg.Decode(bytes.NewReader(data))
+			if err != nil {
+				decodeErr = fmt.Errorf("photos: %s: %w", p, err)
+				return
+			}
+			rgba := image.NewRGBA(m.Bounds())
+			draw.Draw(rgba, rgba.Rect, m, m.Bounds().Min, draw.Src)
+			decodedImg = append(decodedImg, rgba)
+		}
+		if tj != nil {
+			tj.Close()
+		}
+	})
+	if decodeErr == nil && len(decodedImg) != len(srcs) {
+		return nil, errors.New("photos: the photographs changed while the process ran")
+	}
+	return decodedImg, decodeErr
 }
 
 func cutOne(buf *bytes.Buffer, out string, classes []string, imgs []*image.RGBA, k int, opt *Options) error {
