@@ -2,13 +2,18 @@ package format
 
 import "fmt"
 
-// Prefetch reads the stored bytes of chunk c from the file with pread into
-// buf (grown as needed; the caller reuses it) and discards them: the point
-// is the side effect, the bytes land in the page cache, so that the
-// memory-mapped read that follows does not wait for the disk. A loader
-// visiting chunks in an order it knows (quasi-random) prefetches the next
-// ones from a few goroutines, which keeps several reads in flight and the
-// disk near its sequential rate even when the page cache starts cold.
+// Prefetch asks for the stored bytes of chunk c to be brought into the
+// page cache, so that the memory-mapped read that follows does not wait for
+// the disk. A loader visiting chunks in an order it knows (quasi-random)
+// prefetches the next ones from a few goroutines, which keeps several reads
+// in flight and the disk near its sequential rate even when the page cache
+// starts cold.
+//
+// On Linux and the other Unix systems it is posix_fadvise(WILLNEED): the
+// kernel starts the reads and returns, and no bytes are copied (a pread
+// into a scratch buffer, the fallback elsewhere, costs a memory copy of the
+// whole file, which a CPU-bound loader feels). buf is scratch for that
+// fallback; it is returned for reuse.
 func (r *Reader) Prefetch(c int, buf []byte) ([]byte, error) {
 	if c < 0 || c >= r.chunks {
 		return buf, fmt.Errorf("%s: chunk %d of %d: out of range", r.path, c, r.chunks)
@@ -17,6 +22,9 @@ func (r *Reader) Prefetch(c int, buf []byte) ([]byte, error) {
 		return buf, nil // not backed by a file: nothing to fetch
 	}
 	e := r.chunk(c)
+	if err := willNeed(r.f, int64(e.Off), int64(e.Stored)); err == nil {
+		return buf, nil
+	}
 	n := int(e.Stored)
 	if cap(buf) < n {
 		buf = make([]byte, n)
