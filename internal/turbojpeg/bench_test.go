@@ -1,16 +1,18 @@
-package turbojpeg
+package turbojpeg_test
 
 import (
 	"bytes"
 	"image"
 	"image/jpeg"
 	"testing"
+
+	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
 )
 
 // BenchmarkDecode256 decodes a 256×256 q90 JPEG at full size; run with
 // -cpu 1,2 to see that decoders on several goroutines scale.
 func BenchmarkDecode256(b *testing.B) {
-	if err := Available(); err != nil {
+	if err := turbojpeg.Available(); err != nil {
 		b.Skip(err)
 	}
 	img := image.NewRGBA(image.Rect(0, 0, 256, 256))
@@ -22,7 +24,7 @@ func BenchmarkDecode256(b *testing.B) {
 	data := buf.Bytes()
 	b.SetBytes(256 * 256 * 3)
 	b.RunParallel(func(pb *testing.PB) {
-		d, err := NewDecoder()
+		d, err := turbojpeg.NewDecoder()
 		if err != nil {
 			b.Error(err)
 			return
@@ -31,7 +33,7 @@ func BenchmarkDecode256(b *testing.B) {
 		hd, _ := d.Header(data)
 		dst := make([]byte, 256*256*3)
 		for pb.Next() {
-			if err := d.Decode(data, hd, Scale{1, 1}, dst, 3); err != nil {
+			if err := d.Decode(data, hd, turbojpeg.Scale{1, 1}, dst, 3); err != nil {
 				b.Error(err)
 				return
 			}

@@ -1,4 +1,4 @@
-package turbojpeg
+package turbojpeg_test
 
 import (
 	"bytes"
@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/tsimcne/tsimcne-go/internal/photos"
+	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
 )
 
 // need returns a decoder, skipping the test when libjpeg-turbo is missing,
 // except on CI, whose .ci/run installs libturbojpeg0: there it fails.
-func need(t *testing.T) *Decoder {
+func need(t *testing.T) *turbojpeg.Decoder {
 	t.Helper()
-	d, err := NewDecoder()
+	d, err := turbojpeg.NewDecoder()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("libturbojpeg0 is missing on CI: %v", err)
@@ -74,7 +75,7 @@ func TestMatchesImageJPEG(t *testing.T) {
 			t.Fatalf("image %d: header %+v, image/jpeg %v", k, hd, b)
 		}
 		got := make([]byte, hd.Width*hd.Height*3)
-		if err := d.Decode(data, hd, Scale{1, 1}, got, 3); err != nil {
+		if err := d.Decode(data, hd, turbojpeg.Scale{1, 1}, got, 3); err != nil {
 			t.Fatal(err)
 		}
 		var sum, worst int
@@ -108,15 +109,15 @@ func TestScaledDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ScaleFor(hd.Width, hd.Height, hd.Width/4, hd.Height/4)
-	if s != (Scale{1, 4}) {
-		t.Fatalf("ScaleFor(%d, %d, /4) = %v, want 1/4", hd.Width, hd.Height, s)
+	s := turbojpeg.ScaleFor(hd.Width, hd.Height, hd.Width/4, hd.Height/4)
+	if s != (turbojpeg.Scale{1, 4}) {
+		t.Fatalf("turbojpeg.ScaleFor(%d, %d, /4) = %v, want 1/4", hd.Width, hd.Height, s)
 	}
-	if got := ScaleFor(hd.Width, hd.Height, hd.Width, hd.Height); got != (Scale{1, 1}) {
+	if got := turbojpeg.ScaleFor(hd.Width, hd.Height, hd.Width, hd.Height); got != (turbojpeg.Scale{1, 1}) {
 		t.Fatalf("ScaleFor at full size = %v", got)
 	}
 	full := make([]byte, hd.Width*hd.Height*3)
-	if err := d.Decode(data, hd, Scale{1, 1}, full, 3); err != nil {
+	if err := d.Decode(data, hd, turbojpeg.Scale{1, 1}, full, 3); err != nil {
 		t.Fatal(err)
 	}
 	w, h := s.Apply(hd.Width), s.Apply(hd.Height)
@@ -164,25 +165,25 @@ func TestGrayAndErrors(t *testing.T) {
 		t.Fatalf("gray header %+v, %v", hd, err)
 	}
 	out := make([]byte, 40*30)
-	if err := d.Decode(buf.Bytes(), hd, Scale{1, 1}, out, 1); err != nil {
+	if err := d.Decode(buf.Bytes(), hd, turbojpeg.Scale{1, 1}, out, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Header([]byte("not a jpeg at all")); err == nil {
 		t.Error("garbage header accepted")
 	}
 	trunc := buf.Bytes()[:buf.Len()/2]
-	if err := d.Decode(trunc, hd, Scale{1, 1}, out, 1); err == nil {
+	if err := d.Decode(trunc, hd, turbojpeg.Scale{1, 1}, out, 1); err == nil {
 		t.Error("truncated JPEG decoded without error or warning")
 	}
-	if err := d.Decode(buf.Bytes(), hd, Scale{1, 1}, out[:10], 1); err == nil {
+	if err := d.Decode(buf.Bytes(), hd, turbojpeg.Scale{1, 1}, out[:10], 1); err == nil {
 		t.Error("short destination accepted")
 	}
 }
 
 // TestFallbackName checks that a missing library is reported, not fatal.
 func TestFallbackName(t *testing.T) {
-	if Available() == nil && Name() == "" {
+	if turbojpeg.Available() == nil && turbojpeg.Name() == "" {
 		t.Fatal("empty name")
 	}
-	t.Log(Name())
+	t.Log(turbojpeg.Name())
 }
