@@ -140,12 +140,7 @@ func openTable(kind string, paths []string, opt Options) (Dataset, error) {
 	var hfNames []string
 	labelName, imageName := "", ""
 	for _, p := range names {
-		var be tableBackend
-		if kind == KindParquet {
-			be, err = openParquetBackend(p)
-		} else {
-			be, err = openArrowBackend(p)
-		}
+		be, err := safeOpen(kind, p)
 		if err != nil {
 			return fail(fmt.Errorf("source: %s: %w", p, err))
 		}
@@ -167,7 +162,7 @@ func openTable(kind string, paths []string, opt Options) (Dataset, error) {
 		rows := 0
 		for g := 0; g < be.groups(); g++ {
 			tf.start = append(tf.start, rows)
-			a, err := be.column(g, lc)
+			a, err := safeColumn(be, g, lc)
 			if err != nil {
 				return fail(fmt.Errorf("source: %s: reading column %q: %w", p, labelName, err))
 			}
@@ -454,7 +449,7 @@ func (ds *tableDataset) group(f, g int) (arrow.Array, error) {
 	e.once.Do(func() {
 		tf := ds.files[f]
 		tf.mu.Lock()
-		a, err := tf.be.column(g, tf.imgCol)
+		a, err := safeColumn(tf.be, g, tf.imgCol)
 		tf.mu.Unlock()
 		if err != nil {
 			e.err = err
@@ -639,4 +634,28 @@ func (b *arrowBackend) column(g, col int) (arrow.Array, error) {
 	a := rec.Column(col)
 	a.Retain()
 	return a, nil
+}
+
+// safeColumn reads a column, turning a panic inside arrow-go (possible on
+// damaged files) into an error: bad input must never crash pack.
+func safeColumn(be tableBackend, g, col int) (a arrow.Array, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a, err = nil, fmt.Errorf("damaged file: the reader failed: %v", r)
+		}
+	}()
+	return be.column(g, col)
+}
+
+// safeOpen opens a backend, turning a panic into an error like safeColumn.
+func safeOpen(kind, p string) (be tableBackend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			be, err = nil, fmt.Errorf("damaged file: the reader failed: %v", r)
+		}
+	}()
+	if kind == KindParquet {
+		return openParquetBackend(p)
+	}
+	return openArrowBackend(p)
 }
