@@ -150,21 +150,23 @@ func Name() string {
 	return "libjpeg-turbo (" + libName + ", DCT-domain scaling)"
 }
 
-// ScaleFor returns the smallest scaling factor among those libjpeg-turbo
-// offers with which a w×h image is still at least minW×minH, so that a
-// resize to minW×minH (or a crop that large) loses nothing a full decode
-// would have given it beyond the DCT's own averaging. Only factors ≤ 1 are
-// considered; 1/1 when nothing smaller fits or the library is missing.
+// ScaleFor returns the smallest of the scaling factors 1/2, 1/4 and 1/8
+// with which a w×h image is still at least minW×minH, so that a resize to
+// minW×minH (or a crop that large) loses nothing a full decode would have
+// given it beyond the DCT's own averaging; 1/1 when none fits or the
+// library is missing. libjpeg-turbo offers every n/8, but only 1/2, 1/4 and
+// 1/8 have SIMD inverse DCTs: on a 256×256 q90 JPEG 7/8, 3/4 and 5/8 took
+// 340, 291 and 275 µs against 201 µs at full size (1/2: 190, 1/4: 149).
 func ScaleFor(w, h, minW, minH int) Scale {
 	best := Scale{1, 1}
 	if Available() != nil {
 		return best
 	}
 	for _, s := range scales {
-		if s.Num > s.Denom {
+		if s.Num != 1 || (s.Denom != 2 && s.Denom != 4 && s.Denom != 8) {
 			continue
 		}
-		if s.Apply(w) >= minW && s.Apply(h) >= minH && s.Num*best.Denom < best.Num*s.Denom {
+		if s.Apply(w) >= minW && s.Apply(h) >= minH && s.Denom > best.Denom {
 			best = s
 		}
 	}
