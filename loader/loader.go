@@ -125,6 +125,18 @@ type Options struct {
 	NoAugment bool
 
 	Allocator Allocator // batch memory; nil = HeapAllocator
+
+	// Readahead is how many stored bytes a Sequential or QuasiRandom epoch
+	// over a packed file fetches ahead of the images being handed out, from
+	// a few goroutines, so that a file larger than memory streams from disk
+	// instead of stalling the workers on page faults; 0 = DefaultReadahead,
+	// negative = off. Shuffle order touches every chunk at once and does
+	// not read ahead.
+	Readahead int
+
+	// GoJPEG decodes JPEG samples with Go's image/jpeg even when
+	// libjpeg-turbo loads (JPEGDecoder says which one runs).
+	GoJPEG bool
 }
 
 // Batch is one batch of images and their views; see the package comment for

@@ -44,6 +44,24 @@ type Options struct {
 	Progress io.Writer
 	// CreatedBy is recorded in the schema.
 	CreatedBy string
+	// Append adds the dataset's samples to the existing packed file at out
+	// (format.Append): old samples keep their indices, new ones follow in
+	// dataset order, classes merge by name (new names are added at the
+	// end).
+	Append bool
+	// Resume is an Append that continues an interrupted pack of the same
+	// source (the file's recorded source paths must equal paths): samples
+	// whose name the file already holds are skipped without being loaded.
+	// It needs names in the file and a dataset that can name a sample
+	// without loading it (folders, WebDataset, Parquet, Arrow).
+	Resume bool
+	// CommitEvery, when > 0, commits the file after every CommitEvery
+	// samples written (the first part with Create, the others with
+	// Append), so that an interrupted pack keeps what it committed and
+	// Append continues it. Each commit copies the file written so far
+	// (in the kernel; a reflink where the file system has them). Not with
+	// Shuffle, whose storage order spans the whole dataset.
+	CommitEvery int
 }
 
 // Skipped is a sample left out with SkipBad.
@@ -62,6 +80,11 @@ type Report struct {
 	Elapsed   time.Duration
 	Chunks    int
 	SourceLen int
+	// Existing is the number of samples the file held before an Append, and
+	// AlreadyPacked the source samples skipped because the file had them.
+	Existing, AlreadyPacked int
+	// Commits counts the commits made (1 without CommitEvery).
+	Commits int
 }
 
 // MBPerSecond is the packing throughput over source image bytes.
@@ -96,32 +119,46 @@ type slot struct {
 	done chan struct{}
 }
 
-// Pack writes ds to out. Nothing appears at out unless it succeeds; on
-// failure the error names the bad sample.
+// Namer is implemented by datasets that can name sample i without loading
+// it; Append uses it to skip samples the file already holds.
+type Namer interface {
+	Name(i int) string
+}
+
+// Pack writes ds to out. Nothing appears at out unless it succeeds (with
+// CommitEvery: nothing beyond the last commit); on failure the error names
+// the bad sample.
 func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, opt Options) (*Report, error) {
 	start := time.Now()
-	n := ds.Len()
-	if n == 0 {
+	srcN := ds.Len()
+	if srcN == 0 {
 		return nil, fmt.Errorf("%s: the source holds no images", ds.Description())
+	}
+	if opt.CommitEvery > 0 && opt.Shuffle {
+		return nil, errors.New("commit-every and shuffle exclude each other (a shuffle's storage order spans the whole dataset)")
 	}
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	var perm []int
-	if opt.Shuffle {
-		perm = Permutation(n, opt.Seed)
-	}
-	at := func(p int) int {
-		if perm == nil {
-			return p
+	open := func(appending bool) (*format.Writer, error) {
+		if appending {
+			return format.Append(out, &format.WriterOptions{Codec: opt.Codec, Workers: workers})
 		}
-		return perm[p]
+		return format.Create(out, Schema(ds, paths, opt.KeepEncoded, opt.CreatedBy), &format.WriterOptions{
+			Codec: opt.Codec, ChunkSize: opt.ChunkSize, Workers: workers,
+			Shuffled: opt.Shuffle, ShuffleSeed: opt.Seed,
+		})
 	}
-	w, err := format.Create(out, Schema(ds, paths, opt.KeepEncoded, opt.CreatedBy), &format.WriterOptions{
-		Codec: opt.Codec, ChunkSize: opt.ChunkSize, Workers: workers,
-		Shuffled: opt.Shuffle, ShuffleSeed: opt.Seed,
-	})
+	if opt.Resume {
+		// The same command starts the pack and continues it.
+		if _, err := os.Stat(out); errors.Is(err, os.ErrNotExist) {
+			opt.Resume = false
+		} else {
+			opt.Append = true
+		}
+	}
+	w, err := open(opt.Append)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +168,30 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 			w.Abort()
 		}
 	}()
+	// src lists the source samples to write, in dataset order; remap turns
+	// a source label into the file's; base is the first new dataset index.
+	src, remap, base, skippedOld, err := plan(ds, paths, w, opt)
+	if err != nil {
+		return nil, err
+	}
+	n := len(src)
+	if n == 0 { // an append whose every sample is there: done already
+		w.Abort()
+		ok = true
+		return &Report{SourceLen: srcN, Existing: base, AlreadyPacked: skippedOld, Elapsed: time.Since(start)}, nil
+	}
+	var perm []int
+	if opt.Shuffle {
+		perm = Permutation(n, opt.Seed)
+	}
+	// pos(p) is the position in src of the sample stored p-th.
+	pos := func(p int) int {
+		if perm == nil {
+			return p
+		}
+		return perm[p]
+	}
+	at := func(p int) int { return src[pos(p)] }
 
 	// Workers fill slots; the loop below consumes them in storage order. A
 	// token per slot bounds the positions in flight to len(slots), so slot
@@ -180,8 +241,9 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 		}
 	}
 
-	rep := &Report{SourceLen: n}
+	rep := &Report{SourceLen: srcN, Existing: base, AlreadyPacked: skippedOld, Commits: 1}
 	bar := progress.New(opt.Progress, "pack", int64(n), "images")
+	sinceCommit := 0
 	var fs format.Sample
 	var loopErr error
 	for p := range n {
@@ -202,12 +264,28 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 			}
 			rep.Skipped = append(rep.Skipped, Skipped{Index: i, Name: sl.s.Name, Err: sl.err})
 		} else {
-			toFormat(&sl.s, i, &fs)
+			toFormat(&sl.s, base+pos(p), &fs)
+			fs.Label = remap[fs.Label]
 			if err := w.Add(&fs); err != nil {
 				loopErr = err
 				break
 			}
 			rep.InBytes += int64(len(fs.Data))
+			rep.Samples++
+			if sinceCommit++; opt.CommitEvery > 0 && sinceCommit == opt.CommitEvery && p+1 < n {
+				// Commit what is written and carry on appending. The
+				// samples in flight stay in their slots meanwhile.
+				sinceCommit = 0
+				if err := w.Close(); err != nil {
+					loopErr = err
+					break
+				}
+				rep.Commits++
+				if w, err = open(true); err != nil {
+					loopErr = err
+					break
+				}
+			}
 		}
 		<-tokens
 		bar.Add(1)
@@ -219,7 +297,6 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 		}
 		return nil, loopErr
 	}
-	rep.Samples = w.Len()
 	if rep.Samples == 0 {
 		return nil, fmt.Errorf("%s: every image failed to load; nothing to pack", ds.Description())
 	}
@@ -235,6 +312,77 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 		rep.OutBytes = st.Size()
 	}
 	return rep, nil
+}
+
+// plan chooses the source samples to write and the label mapping. For a
+// new file: every sample, labels unchanged. For an append: every sample
+// (Resume: those whose name the file lacks), labels mapped by class name
+// onto the file's class list, which gains the new names.
+func plan(ds source.Dataset, paths []string, w *format.Writer, opt Options) (src []int, remap []int32, base, skipped int, err error) {
+	n := ds.Len()
+	classes := ds.Classes()
+	remap = make([]int32, len(classes))
+	for i := range remap {
+		remap[i] = int32(i)
+	}
+	if !opt.Append {
+		src = make([]int, n)
+		for i := range src {
+			src[i] = i
+		}
+		return src, remap, 0, 0, nil
+	}
+	sc := w.Schema()
+	base = w.Len()
+	if sc.Image.Encoded != opt.KeepEncoded {
+		want := "raw pixels (leave out --keep-encoded)"
+		if sc.Image.Encoded {
+			want = "encoded images (use --keep-encoded)"
+		}
+		return nil, nil, 0, 0, fmt.Errorf("the file stores %s", want)
+	}
+	if c2 := ds.Classes2(); (sc.Label2Name != "") != (len(c2) > 0) || (len(c2) > 0 && !slices.Equal(c2, sc.Classes2)) {
+		return nil, nil, 0, 0, fmt.Errorf("the source's secondary classes %v differ from the file's %v", c2, sc.Classes2)
+	}
+	merged := slices.Clone(sc.Classes)
+	idx := make(map[string]int32, len(merged))
+	for i, c := range merged {
+		idx[c] = int32(i)
+	}
+	for i, c := range classes {
+		j, ok := idx[c]
+		if !ok {
+			j = int32(len(merged))
+			merged = append(merged, c)
+			idx[c] = j
+		}
+		remap[i] = j
+	}
+	if err := w.SetClasses(merged); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	have := map[string]bool{}
+	namer, canName := ds.(Namer)
+	if opt.Resume {
+		switch {
+		case !slices.Equal(paths, sc.Source.Paths):
+			return nil, nil, 0, 0, fmt.Errorf("resume continues the pack of %q, not of %q (use append to add another source)",
+				sc.Source.Paths, paths)
+		case !canName || !sc.HasNames:
+			return nil, nil, 0, 0, fmt.Errorf("cannot resume a pack of %s: its samples cannot be matched by name (pack it again, or append)", ds.Kind())
+		}
+		for _, name := range w.Names() {
+			have[name] = true
+		}
+	}
+	for i := range n {
+		if opt.Resume && have[namer.Name(i)] {
+			skipped++
+			continue
+		}
+		src = append(src, i)
+	}
+	return src, remap, base, skipped, nil
 }
 
 func toFormat(s *source.Sample, i int, f *format.Sample) {

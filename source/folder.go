@@ -25,6 +25,8 @@ import (
 	_ "golang.org/x/image/webp"
 
 	"golang.org/x/image/draw"
+
+	"github.com/tsimcne/tsimcne-go/internal/turbojpeg"
 )
 
 // ImageExtensions are the file extensions (lower case) that image folders
@@ -73,14 +75,11 @@ type folderItem struct {
 
 // folderDataset is a Dataset over image files decoded at Load.
 type folderDataset struct {
-	items    []folderItem
-	classes  []string
-	channels int // 1 or 3
-	resizeW  int
-	resizeH  int
-	keep     bool
-	desc     string
-	scratch  sync.Pool // *folderScratch
+	items   []folderItem
+	classes []string
+	conv    converter
+	desc    string
+	scratch sync.Pool // *folderScratch
 }
 
 // folderScratch holds per-goroutine buffers that Load reuses.
@@ -89,6 +88,7 @@ type folderScratch struct {
 	rgb  []byte // RGB before a resize
 	src  *image.RGBA
 	dst  *image.RGBA
+	tj   *turbojpeg.Decoder // nil until the first JPEG; freed by its finalizer
 }
 
 func openFolder(paths []string, opt Options) (Dataset, error) {
@@ -206,8 +206,9 @@ func openFolder(paths []string, opt Options) (Dataset, error) {
 		return nil, fmt.Errorf("source: no images (%s) under %s", strings.Join(ImageExtensions, " "), strings.Join(paths, ", "))
 	}
 	ds := &folderDataset{
-		items: items, classes: classes, channels: channels,
-		resizeW: opt.ResizeW, resizeH: opt.ResizeH, keep: opt.KeepEncoded,
+		items: items, classes: classes,
+		conv: converter{channels: channels, resizeW: opt.ResizeW, resizeH: opt.ResizeH,
+			keep: opt.KeepEncoded, goJPEG: opt.GoJPEG},
 	}
 	ds.scratch.New = func() any { return new(folderScratch) }
 	var how []string
@@ -246,7 +247,7 @@ func (d *folderDataset) Load(i int, s *Sample) error {
 
 	var err error
 	var data []byte
-	if d.keep {
+	if d.conv.keep {
 		data, err = readFileInto(it.path, s.Encoded)
 	} else {
 		sc.file, err = readFileInto(it.path, sc.file)
@@ -255,40 +256,9 @@ func (d *folderDataset) Load(i int, s *Sample) error {
 	if err != nil {
 		return fmt.Errorf("source: %s: %w", it.path, err)
 	}
-	img, format, err := decodeImage(data)
-	if err != nil {
+	if err := d.conv.fill(data, sc, it.label, it.name, s); err != nil {
 		return fmt.Errorf("source: %s: %w", it.path, err)
 	}
-	if format == "webp" {
-		// x/image/webp returns lossy files in a colour range that Go
-		// misreads; convert them as libwebp does (see webpRGBA).
-		var yc *image.YCbCr
-		switch m := img.(type) {
-		case *image.YCbCr:
-			yc = m
-		case *image.NYCbCrA:
-			yc = &m.YCbCr
-		}
-		if yc != nil {
-			if rgba := webpRGBA(yc); rgba != nil {
-				img = rgba
-			}
-		}
-	}
-	b := img.Bounds()
-	out := Sample{Label: it.label, Label2: -1, Name: it.name, Channels: d.channels, Format: format}
-	switch {
-	case d.keep:
-		out.Height, out.Width = b.Dy(), b.Dx()
-		out.Encoded = data
-	case d.resizeW > 0:
-		out.Height, out.Width = d.resizeH, d.resizeW
-		out.Pixels = d.resize(img, sc, s.Pixels)
-	default:
-		out.Height, out.Width = b.Dy(), b.Dx()
-		out.Pixels = toHWC(img, d.channels, s.Pixels)
-	}
-	*s = out
 	return nil
 }
 
@@ -509,19 +479,25 @@ func ycbcrRow(dst []byte, m *image.YCbCr, y int) {
 // resize converts img as toHWC does, then scales it to the dataset's size
 // with x/image/draw's BiLinear kernel (widened when shrinking, so it
 // averages rather than aliases).
-func (d *folderDataset) resize(img image.Image, sc *folderScratch, buf []byte) []byte {
+func (d *converter) resize(img image.Image, sc *folderScratch, buf []byte) []byte {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
 	// Convert first, so that alpha is dropped exactly as without a resize
 	// and the scaler only sees an opaque image it has a fast path for.
 	sc.rgb = toHWC(img, 3, sc.rgb)
+	return d.resizeRGB(sc.rgb, b.Dx(), b.Dy(), isGray(img), sc, buf)
+}
+
+// resizeRGB scales w×h RGB pixels (sc.rgb's storage may be rgb) to the
+// dataset's size, then reduces them to luminance when the dataset has one
+// channel (gray: the source image was gray, so R = G = B already).
+func (d *converter) resizeRGB(rgb []byte, w, h int, gray bool, sc *folderScratch, buf []byte) []byte {
 	if sc.src == nil || cap(sc.src.Pix) < 4*w*h {
 		sc.src = &image.RGBA{Pix: make([]byte, 4*w*h)}
 	}
 	src := sc.src
 	src.Pix, src.Stride, src.Rect = src.Pix[:4*w*h], 4*w, image.Rect(0, 0, w, h)
 	for k := 0; k < w*h; k++ {
-		s := sc.rgb[3*k : 3*k+3 : 3*k+3]
+		s := rgb[3*k : 3*k+3 : 3*k+3]
 		p := src.Pix[4*k : 4*k+4 : 4*k+4]
 		p[0], p[1], p[2], p[3] = s[0], s[1], s[2], 0xff
 	}
@@ -535,7 +511,6 @@ func (d *folderDataset) resize(img image.Image, sc *folderScratch, buf []byte) [
 
 	out := grow(buf, W*H*d.channels)
 	if d.channels == 1 {
-		gray := isGray(img)
 		for k := 0; k < W*H; k++ {
 			p := dst.Pix[4*k : 4*k+3 : 4*k+3]
 			if gray {

@@ -167,7 +167,7 @@ func FuzzDecodeImage(f *testing.F) {
 	var buf bytes.Buffer
 	png.Encode(&buf, image.NewPaletted(image.Rect(0, 0, 3, 2), color.Palette{color.Black}))
 	f.Add(buf.Bytes())
-	ds := &folderDataset{channels: 3, resizeW: 3, resizeH: 2}
+	ds := &converter{channels: 3, resizeW: 3, resizeH: 2}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, format, err := decodeImage(data)
 		if err != nil {

@@ -69,7 +69,7 @@ const (
 )
 
 // Kinds lists every source kind in the order Detect tries them.
-var Kinds = []string{KindCIFAR10, KindCIFAR100, KindIDX, KindFolder}
+var Kinds = []string{KindCIFAR10, KindCIFAR100, KindIDX, KindWebDataset, KindParquet, KindArrow, KindFolder}
 
 // Sample is one decoded (or passed-through) source image.
 //
@@ -130,6 +130,12 @@ type Options struct {
 	// gives luminance. There is no automatic choice of 1 for all-gray
 	// folders because that would need every image decoded at Open.
 	Channels int
+	// GoJPEG decodes JPEGs with Go's image/jpeg even when libjpeg-turbo
+	// (libturbojpeg.so.0) can be loaded; JPEGDecoder says which one runs.
+	GoJPEG bool
+	// ImageColumn and LabelColumn name the columns of a Parquet or Arrow
+	// source; "" picks them (see Open).
+	ImageColumn, LabelColumn string
 	// Fashion, for IDX sources, names the classes with Fashion-MNIST's
 	// names even when no path mentions "fashion" (see Open).
 	Fashion bool
@@ -193,10 +199,13 @@ func Open(paths []string, opt Options) (Dataset, error) {
 		}
 		kind = k
 	}
-	if kind != KindFolder {
+	if !DecodesImages(kind) {
 		if opt.ResizeW != 0 || opt.ResizeH != 0 || opt.KeepEncoded || opt.Channels != 0 {
-			return nil, fmt.Errorf("source: resize, keep-encoded and channels apply only to image folders, not to %s", kind)
+			return nil, fmt.Errorf("source: resize, keep-encoded and channels apply only to image folders, Parquet, Arrow and WebDataset sources, not to %s", kind)
 		}
+	}
+	if (opt.ImageColumn != "" || opt.LabelColumn != "") && kind != KindParquet && kind != KindArrow {
+		return nil, fmt.Errorf("source: image and label columns apply only to Parquet and Arrow sources, not to %s", kind)
 	}
 	if kind != KindIDX && opt.Fashion {
 		return nil, fmt.Errorf("source: the Fashion option applies only to IDX sources, not to %s", kind)
@@ -210,6 +219,10 @@ func Open(paths []string, opt Options) (Dataset, error) {
 		return openIDX(paths, opt)
 	case KindFolder:
 		return openFolder(paths, opt)
+	case KindWebDataset:
+		return openWebDataset(paths, opt)
+	case KindParquet, KindArrow:
+		return openTable(kind, paths, opt)
 	default:
 		return nil, fmt.Errorf("source: unknown kind %q (want one of %s)", kind, strings.Join(Kinds, ", "))
 	}
@@ -245,7 +258,7 @@ func Detect(paths []string) (string, error) {
 // lookedFor is the list of what Detect recognises, for its error message.
 const lookedFor = "looked for: a directory with data_batch_1.bin (CIFAR-10), " +
 	"a directory with train.bin and test.bin (CIFAR-100), *-idx3-ubyte[.gz] files (IDX), " +
-	"a CIFAR .tar.gz archive, or a directory of class subdirectories holding " +
+	"a CIFAR .tar.gz archive, WebDataset .tar shards, .parquet files, Arrow .arrow files, or a directory of class subdirectories holding " +
 	".jpg/.jpeg/.png/.gif/.bmp/.webp images (image folder)"
 
 func detectOne(p string) (string, error) {
@@ -262,6 +275,12 @@ func detectOne(p string) (string, error) {
 			return KindCIFAR100, nil
 		case isIDXName(base):
 			return KindIDX, nil
+		case isTarName(base):
+			return KindWebDataset, nil
+		case isParquetName(base):
+			return KindParquet, nil
+		case isArrowName(base):
+			return KindArrow, nil
 		case isTarGz(base):
 			k, err := detectTar(p)
 			if err != nil {
@@ -288,6 +307,17 @@ func detectOne(p string) (string, error) {
 	for _, e := range entries {
 		if !e.IsDir() && isIDXName(e.Name()) {
 			return KindIDX, nil
+		}
+	}
+	for _, e := range entries {
+		switch {
+		case e.IsDir() || isHidden(e.Name()):
+		case isTarName(e.Name()):
+			return KindWebDataset, nil
+		case isParquetName(e.Name()):
+			return KindParquet, nil
+		case isArrowName(e.Name()):
+			return KindArrow, nil
 		}
 	}
 	// A folder of classes: some (non-hidden) subdirectory holds an image

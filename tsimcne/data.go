@@ -92,3 +92,13 @@ func trainSubset(d Dataset, k int, seed uint64) Dataset {
 	slices.Sort(perm)
 	return &subset{d: d, idx: perm}
 }
+
+// ChunkOf, ChunkBytes and Prefetch make a Packed file a loader.Prefetcher,
+// so that Sequential and QuasiRandom epochs over it read ahead.
+func (p *Packed) ChunkOf(i int) int { return p.r.ChunkOf(i) }
+
+// ChunkBytes returns chunk c's stored size.
+func (p *Packed) ChunkBytes(c int) int { return p.r.Chunk(c).Stored }
+
+// Prefetch brings chunk c into the page cache (format.Reader.Prefetch).
+func (p *Packed) Prefetch(c int, buf []byte) ([]byte, error) { return p.r.Prefetch(c, buf) }

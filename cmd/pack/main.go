@@ -24,16 +24,19 @@ func main() { cli.Main("pack", newRoot()) }
 
 type packFlags struct {
 	out, from, codec, chunkSize, resize string
+	imageColumn, labelColumn, appendTo  string
+	commitEvery                         int
+	resume                              bool
 	workers, channels                   int
 	shuffle, keepEncoded, skipBad       bool
-	fashion, quiet                      bool
+	fashion, quiet, goJPEG              bool
 	seed                                uint64
 }
 
 func newRoot() *cobra.Command {
 	var f packFlags
 	root := &cobra.Command{
-		Use:   "pack SRC... -o OUT",
+		Use:   "pack SRC... -o OUT | pack --append OUT SRC...",
 		Short: "Pack an image dataset into one fast, checksummed file",
 		Long: `pack converts an image dataset into a packed file that train and embed read.
 
@@ -41,12 +44,19 @@ Sources (detected, or forced with --from):
   cifar10   a directory with data_batch_1..5.bin and test_batch.bin, those files, or cifar-10-binary.tar.gz
   cifar100  a directory with train.bin and test.bin, those files, or cifar-100-binary.tar.gz
   idx       IDX image + label files (MNIST, Fashion-MNIST), gzip or plain, or directories of them
+  webdataset  WebDataset .tar shards (key.jpg|png|webp + key.cls), or directories of them
+  parquet   .parquet files (Hugging Face layout: image {bytes, path} + ClassLabel label), or directories of them
+  arrow     Arrow IPC files (.arrow) with the same columns
   folder    root/<class>/**/<image>: JPEG, PNG, GIF, BMP, WebP
 
 Samples keep their dataset order: sources in the order given, CIFAR batches in
-numbered order, folders sorted by class, then path.`,
+numbered order, folders sorted by class, then path; shards, Parquet and Arrow
+files in the order given (directories: by name), rows and members in file order.`,
 		Example: `  pack ~/data/cifar-10-batches-bin -o cifar10.tscn
   pack ~/photos --resize 64x64 --codec zstd -o photos.tscn
+  pack --append photos.tscn ~/more-photos --resize 64x64
+  pack hf-dataset/train-*.parquet --resize 64x64 --commit-every 100000 -o train.tscn
+  pack hf-dataset/train-*.parquet --resize 64x64 --commit-every 100000 -o train.tscn --resume   # after an interruption
   pack info cifar10.tscn --json`,
 		Args:          cobra.MinimumNArgs(1),
 		SilenceUsage:  true,
@@ -56,8 +66,11 @@ numbered order, folders sorted by class, then path.`,
 		},
 	}
 	fl := root.Flags()
-	fl.StringVarP(&f.out, "output", "o", "", "packed file to write (required)")
-	fl.StringVar(&f.from, "from", "", "source kind: cifar10, cifar100, idx or folder (default: detect)")
+	fl.StringVarP(&f.out, "output", "o", "", "packed file to write (required unless --append)")
+	fl.StringVar(&f.appendTo, "append", "", "add the samples to this existing packed file (old samples keep their indices; classes merge by name)")
+	fl.BoolVar(&f.resume, "resume", false, "continue an interrupted pack of the same sources into -o (or --append): samples the file holds, by name, are skipped")
+	fl.IntVar(&f.commitEvery, "commit-every", 0, "commit the file after every N samples, so that an interrupted pack keeps them and --append continues it (not with --shuffle)")
+	fl.StringVar(&f.from, "from", "", "source kind: cifar10, cifar100, idx, webdataset, parquet, arrow or folder (default: detect)")
 	fl.StringVar(&f.codec, "codec", "", "chunk compression: none, lz4 or zstd (default: lz4 for pixels, none with --keep-encoded)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "128KiB", "target uncompressed chunk size, e.g. 64KiB, 1MiB")
 	fl.IntVar(&f.workers, "workers", 0, "parallel loading and compression workers (default: number of CPUs)")
@@ -68,8 +81,10 @@ numbered order, folders sorted by class, then path.`,
 	fl.IntVar(&f.channels, "channels", 0, "folders: 3 = RGB (default; grayscale replicated, alpha dropped), 1 = luminance")
 	fl.BoolVar(&f.skipBad, "skip-bad", false, "skip images that cannot be read and list them at the end, instead of failing")
 	fl.BoolVar(&f.fashion, "fashion", false, "idx: name the classes as Fashion-MNIST's")
+	fl.StringVar(&f.imageColumn, "image-column", "", "parquet, arrow: the column holding the images (binary, or Hugging Face's {bytes, path} struct; default: image, img, or the only such column)")
+	fl.StringVar(&f.labelColumn, "label-column", "", "parquet, arrow: the column holding the labels (integers or class names; default: the ClassLabel column, label, labels, class)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
-	root.MarkFlagRequired("output")
+	fl.BoolVar(&f.goJPEG, "go-jpeg", false, "decode JPEGs with Go's image/jpeg even when libjpeg-turbo (libturbojpeg.so.0) is available")
 	root.AddCommand(newInfo(), newVerify(), newGet())
 	return root
 }
@@ -111,11 +126,23 @@ func parseWxH(s string) (w, h int, err error) {
 func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 	ctx := cmd.Context()
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	switch {
+	case f.appendTo != "" && f.out != "" && f.out != f.appendTo:
+		return fmt.Errorf("--append %s and -o %s: an append writes the file it extends; give one of them", f.appendTo, f.out)
+	case f.appendTo != "":
+		f.out = f.appendTo
+	case f.out == "":
+		return fmt.Errorf("required flag \"output\" (-o) not set: name the packed file to write, or --append to an existing one")
+	}
+	if f.commitEvery < 0 {
+		return fmt.Errorf("--commit-every %d: want a positive number of samples", f.commitEvery)
+	}
 	chunk, err := parseSize(f.chunkSize)
 	if err != nil {
 		return fmt.Errorf("--chunk-size: %w", err)
 	}
-	opt := source.Options{Kind: f.from, KeepEncoded: f.keepEncoded, Channels: f.channels, Fashion: f.fashion}
+	opt := source.Options{Kind: f.from, KeepEncoded: f.keepEncoded, Channels: f.channels, Fashion: f.fashion,
+		GoJPEG: f.goJPEG, ImageColumn: f.imageColumn, LabelColumn: f.labelColumn}
 	if f.resize != "" {
 		if opt.ResizeW, opt.ResizeH, err = parseWxH(f.resize); err != nil {
 			return err
@@ -136,17 +163,38 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 	if f.quiet {
 		progressOut = nil
 	}
+	if progressOut != nil && source.DecodesImages(ds.Kind()) {
+		// The two decoders give slightly different pixels; say which runs.
+		fmt.Fprintf(progressOut, "JPEG decoder: %s\n", source.JPEGDecoder(opt))
+	}
 	var po = pack.Options{
 		Codec: f.codec, ChunkSize: chunk, Workers: f.workers,
 		Shuffle: f.shuffle, Seed: f.seed, SkipBad: f.skipBad, KeepEncoded: f.keepEncoded,
 		CreatedBy: "pack " + strings.Join(os.Args[1:], " "),
+		Append:    f.appendTo != "", Resume: f.resume, CommitEvery: f.commitEvery,
 	}
 	if progressOut != nil {
 		po.Progress = progressOut
 	}
 	rep, err := pack.Pack(ctx, ds, args, f.out, po)
 	if err != nil {
+		switch {
+		case po.Append || po.Resume:
+			return fmt.Errorf("%w (%s keeps its previous version)", err, f.out)
+		case po.CommitEvery > 0:
+			return fmt.Errorf("%w (%s holds what was committed, if anything; continue with --resume)", err, f.out)
+		}
 		return fmt.Errorf("%w (nothing was written to %s)", err, f.out)
+	}
+	if po.Resume && rep.Existing == 0 && rep.AlreadyPacked == 0 {
+		po.Resume = false // there was nothing to resume: a fresh pack
+	}
+	if (po.Append || po.Resume) && rep.Samples == 0 && rep.AlreadyPacked == rep.SourceLen {
+		fmt.Fprintf(stdout, "nothing to append: all %d source samples are already in %s\n", rep.SourceLen, f.out)
+		return nil
+	}
+	if po.Append || po.Resume {
+		fmt.Fprintf(stdout, "appended to %s, which held %d samples; %d source samples were already in it\n", f.out, rep.Existing, rep.AlreadyPacked)
 	}
 	fmt.Fprintf(stdout, "packed %d images from %s into %s: %s, %d chunks, %.1f MB of images in %.2fs (%.0f MB/s)\n",
 		rep.Samples, ds.Kind(), f.out, humanBytes(rep.OutBytes), rep.Chunks, float64(rep.InBytes)/1e6,

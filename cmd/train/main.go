@@ -25,6 +25,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
+	"github.com/tsimcne/tsimcne-go/loader"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
 
@@ -160,6 +161,10 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 		return err
 	}
 	defer ds.Close()
+	if ds.Reader().Schema().Image.Encoded {
+		// The two decoders differ by a few levels; say which one runs.
+		logf("JPEG decoder: %s", loader.JPEGDecoder(loader.Options{}))
+	}
 
 	var m *tsimcne.Model
 	ckpt := filepath.Join(runDir, "checkpoint.safetensors")
