@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"image"
 	"image/png"
 	"io"
 	"os"
@@ -11,16 +10,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	_ "golang.org/x/image/bmp"  // register BMP for encoded samples
-	_ "golang.org/x/image/webp" // register WebP for encoded samples
-
-	_ "image/gif"  // register GIF for encoded samples
-	_ "image/jpeg" // register JPEG for encoded samples
 
 	"github.com/tsimcne/tsimcne-go/format"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/internal/progress"
+	"github.com/tsimcne/tsimcne-go/internal/sampleimg"
 )
 
 // Info is what `pack info --json` prints.
@@ -202,7 +197,7 @@ func newGet() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			img, err := sampleImage(&s)
+			img, err := sampleimg.Image(&s)
 			if err != nil {
 				return fmt.Errorf("%s: sample %d: %w", args[0], idx, err)
 			}
@@ -230,32 +225,4 @@ func newGet() *cobra.Command {
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "PNG file to write (default sample-INDEX.png)")
 	return c
-}
-
-// sampleImage turns a sample into an image: raw pixels are wrapped without
-// conversion (so the PNG holds exactly the stored values), encoded files are
-// decoded.
-func sampleImage(s *format.Sample) (image.Image, error) {
-	if s.Encoded {
-		img, _, err := image.Decode(strings.NewReader(string(s.Data)))
-		if err != nil {
-			return nil, fmt.Errorf("decode %v: %w", s.Format, err)
-		}
-		return img, nil
-	}
-	h, w := s.Height, s.Width
-	rect := image.Rect(0, 0, w, h)
-	switch s.Channels {
-	case 1:
-		return &image.Gray{Pix: s.Data, Stride: w, Rect: rect}, nil
-	case 3:
-		img := image.NewNRGBA(rect)
-		for i, j := 0, 0; i < len(s.Data); i, j = i+3, j+4 {
-			img.Pix[j], img.Pix[j+1], img.Pix[j+2], img.Pix[j+3] = s.Data[i], s.Data[i+1], s.Data[i+2], 255
-		}
-		return img, nil
-	case 4:
-		return &image.NRGBA{Pix: s.Data, Stride: 4 * w, Rect: rect}, nil
-	}
-	return nil, fmt.Errorf("%d channels", s.Channels)
 }
