@@ -219,31 +219,7 @@ func Encode(w io.Writer, e *Embedding) (err error) {
 			err = fmt.Errorf("embedio: arrow footer: %w", cerr)
 		}
 	}()
-
-	var dict arrow.Array
-	if e.Labels != nil {
-		// One dictionary array shared by every batch: the IPC file format
-		// allows a single dictionary per field, and the writer skips
-		// re-sending a dictionary whose data it has already written.
-		dict = classDictionary(e)
-		defer dict.Release()
-	}
-	n := e.Len()
-	// An empty embedding still gets one empty batch besides its schema
-	// and footer, so that readers that look at the first batch work.
-	for lo := 0; ; lo += BatchRows {
-		hi := min(lo+BatchRows, n)
-		rec := batch(schema, e, dict, lo, hi)
-		err := fw.Write(rec)
-		rec.Release()
-		if err != nil {
-			return fmt.Errorf("embedio: rows %d..%d: %w", lo, hi, err)
-		}
-		if hi >= n {
-			break
-		}
-	}
-	return nil
+	return writeRows(schema, e, fw.Write, "rows")
 }
 
 // classDictionary is the class-name dictionary: Classes, or the decimal text
@@ -269,6 +245,33 @@ func classDictionary(e *Embedding) arrow.Array {
 // batch builds rows lo..hi. The int32/int64/float32 columns point straight
 // into e's slices (no copy); only x/y (de-interleaved), a generated index and
 // the class validity bitmap are new memory, bounded by BatchRows.
+// writeRows hands e's rows to write in batches of BatchRows. Every batch
+// shares one class dictionary: the IPC file format allows a single
+// dictionary per field, and the writers skip re-sending a dictionary whose
+// data they have already written. An empty embedding still gets one empty
+// batch, so that readers that look at the first batch work. what names the
+// rows in errors.
+func writeRows(schema *arrow.Schema, e *Embedding, write func(arrow.RecordBatch) error, what string) error {
+	var dict arrow.Array
+	if e.Labels != nil {
+		dict = classDictionary(e)
+		defer dict.Release()
+	}
+	n := e.Len()
+	for lo := 0; ; lo += BatchRows {
+		hi := min(lo+BatchRows, n)
+		rec := batch(schema, e, dict, lo, hi)
+		err := write(rec)
+		rec.Release()
+		if err != nil {
+			return fmt.Errorf("embedio: %s %d..%d: %w", what, lo, hi, err)
+		}
+		if hi >= n {
+			return nil
+		}
+	}
+}
+
 func batch(schema *arrow.Schema, e *Embedding, dict arrow.Array, lo, hi int) arrow.RecordBatch {
 	m := hi - lo
 	var cols []arrow.Array

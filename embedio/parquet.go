@@ -88,23 +88,8 @@ func EncodeParquet(w io.Writer, e *Embedding) (err error) {
 	if err != nil {
 		return fmt.Errorf("embedio: parquet writer: %w", err)
 	}
-	var dict arrow.Array
-	if e.Labels != nil {
-		dict = classDictionary(e)
-		defer dict.Release()
-	}
-	n := e.Len()
-	for lo := 0; ; lo += BatchRows {
-		hi := min(lo+BatchRows, n)
-		rec := batch(schema, e, dict, lo, hi)
-		err := fw.Write(rec)
-		rec.Release()
-		if err != nil {
-			return fmt.Errorf("embedio: parquet rows %d..%d: %w", lo, hi, err)
-		}
-		if hi >= n {
-			break
-		}
+	if err := writeRows(schema, e, fw.Write, "parquet rows"); err != nil {
+		return err
 	}
 	if e.Labels != nil {
 		names, _ := json.Marshal(classNames(e))
