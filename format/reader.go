@@ -262,7 +262,9 @@ func (r *Reader) Size() int64 { return int64(len(r.data)) }
 // and sample count hold the same data (barring a deliberate collision).
 // A training run records it to refuse resuming on other data.
 func (r *Reader) Fingerprint() uint32 {
-	return checksum(r.data[len(r.data)-FooterSize:])
+	// Bytes 0..148: a CRC over data that ends with its own CRC is a
+	// constant, so the stored CRC and the trailer are left out.
+	return checksum(r.data[len(r.data)-FooterSize : len(r.data)-FooterSize+148])
 }
 
 // ChunkInfo describes one chunk.
