@@ -241,11 +241,25 @@ func checkFinite(t map[string]safetensors.Tensor) error {
 // optimiser from a checkpoint written by SaveCheckpoint. opts supplies
 // run-time settings (ColsLimit); its architecture fields are ignored.
 func LoadCheckpoint(path string, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
-	var meta CheckpointMeta
 	t, md, err := safetensors.Read(path)
 	if err != nil {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint: %w", err)
+		return nil, nil, CheckpointMeta{}, fmt.Errorf("engine: load checkpoint: %w", err)
 	}
+	return loadCheckpoint(path, t, md, be, opts)
+}
+
+// LoadCheckpointBytes is LoadCheckpoint of a file held in memory; name
+// stands for its path in errors.
+func LoadCheckpointBytes(name string, raw []byte, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
+	t, md, err := safetensors.Parse(raw)
+	if err != nil {
+		return nil, nil, CheckpointMeta{}, fmt.Errorf("engine: load checkpoint %s: %w", name, err)
+	}
+	return loadCheckpoint(name, t, md, be, opts)
+}
+
+func loadCheckpoint(path string, t map[string]safetensors.Tensor, md map[string]string, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
+	var meta CheckpointMeta
 	if _, ok := md[safetensors.ChecksumKey]; !ok {
 		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: %w: no %s checksum in its metadata (damaged, or written by a version before checksums)", path, safetensors.ErrDamaged, safetensors.ChecksumKey)
 	}
