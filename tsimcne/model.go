@@ -15,6 +15,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
+	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/progress"
 	"github.com/tsimcne/tsimcne-go/loader"
 )
@@ -283,6 +284,8 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		if err := m.trimMetrics(); err != nil {
 			return err
 		}
+		// Temporary files of a process killed while writing a checkpoint.
+		atomicfile.RemoveStaleDir(m.RunDir)
 	}
 	m.net.Reserve(2 * m.cfg.BatchSize)
 
@@ -428,17 +431,18 @@ func (m *Model) checkpoint(extra string) error {
 	if m.RunDir == "" {
 		return nil
 	}
+	// The stage file first: a run killed between the two resumes from the
+	// older checkpoint and writes both again.
+	if extra != "" {
+		if err := m.Save(filepath.Join(m.RunDir, extra)); err != nil {
+			return err
+		}
+	}
 	cur := filepath.Join(m.RunDir, CheckpointFile)
 	if err := rotate(cur, filepath.Join(m.RunDir, PrevCheckpointFile)); err != nil {
 		m.Logf("warning: %v", err)
 	}
-	if err := m.Save(cur); err != nil {
-		return err
-	}
-	if extra != "" {
-		return m.Save(filepath.Join(m.RunDir, extra))
-	}
-	return nil
+	return m.Save(cur)
 }
 
 // Save writes the model, its optimiser state, its configuration and its
@@ -542,7 +546,8 @@ func rotate(cur, prev string) error {
 	if _, _, err := safetensors.Read(cur); err != nil {
 		return fmt.Errorf("not keeping %s as the previous checkpoint: %w", cur, err)
 	}
-	tmp := prev + ".link.tmp"
+	dir, base := filepath.Split(prev)
+	tmp := filepath.Join(dir, "."+base+".link.tmp") // a leftover is removed as stale
 	os.Remove(tmp)
 	if err := os.Link(cur, tmp); err != nil {
 		return fmt.Errorf("keep the previous checkpoint: %w", err)

@@ -111,12 +111,36 @@ func RemoveStale(path string) int {
 	return removed
 }
 
+// RemoveStaleDir removes every unlocked temporary file (.NAME.*.tmp) in
+// dir, for directories a process owns (a training run's, under its lock),
+// where a killed writer may have left the temporary file of a name that is
+// never written again.
+func RemoveStaleDir(dir string) int {
+	matches, _ := filepath.Glob(filepath.Join(globEscape(dir), ".*.tmp"))
+	removed := 0
+	for _, m := range matches {
+		f, err := os.OpenFile(m, os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if tryLock(f) == nil && os.Remove(m) == nil {
+			removed++
+		}
+		f.Close()
+	}
+	return removed
+}
+
 // globEscape escapes the glob metacharacters of a file name but keeps the
 // one '*' of the pattern.
 func globEscape(p string) string {
 	var b strings.Builder
+	last := strings.LastIndex(p, "*")
+	if !strings.HasSuffix(p, ".*.tmp") {
+		last = -1
+	}
 	for i, r := range p {
-		if strings.ContainsRune(`[]?\`, r) || (r == '*' && i != strings.LastIndex(p, "*")) {
+		if strings.ContainsRune(`[]?\`, r) || (r == '*' && i != last) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
