@@ -350,7 +350,7 @@ func newIDXDataset(parts []idxPart, fashion, strict bool) (*idxDataset, error) {
 }
 
 // checkLabelGaps refuses labels beyond the ten of MNIST-like data unless
-// they number the classes without gaps: one stray byte of 200 among digits
+// they continue 0..9 without gaps: one stray byte of 200 among digits
 // would otherwise become a dataset of 201 classes, 190 of them empty. The
 // error names the file and record of the first label past a gap.
 func checkLabelGaps(parts []idxPart, maxLabel int) error {
@@ -361,7 +361,7 @@ func checkLabelGaps(parts []idxPart, maxLabel int) error {
 		}
 	}
 	gap := -1
-	for l := 0; l <= maxLabel; l++ {
+	for l := 10; l <= maxLabel; l++ {
 		if !seen[l] {
 			gap = l
 			break

@@ -146,7 +146,7 @@ func TestIDXErrors(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, lab), append(idxHeader(0x801, 1), 12), 0o644)
 		openErr(t, []string{dir}, source.Options{Fashion: true}, "label 12")
 		// A lone label 12 leaves classes 0..11 empty: refused (issue 16).
-		openErr(t, []string{dir}, source.Options{}, lab, "record 0: label 12", "0..11")
+		openErr(t, []string{dir}, source.Options{}, lab, "record 0: label 12", "10..11")
 		pixels, labels := make([]byte, 13), make([]byte, 13)
 		for i := range labels {
 			labels[i] = byte(12 - i)

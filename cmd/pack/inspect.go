@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -170,8 +168,8 @@ func newVerify() *cobra.Command {
 			if bar != nil {
 				bar.Finish()
 			}
-			var pe *fs.PathError
-			if errors.As(err, &pe) || errors.Is(err, context.Canceled) {
+			var de *format.DamageError
+			if err != nil && !errors.As(err, &de) {
 				// Not damage: the file cannot be opened (missing, a
 				// directory, no permission), or the check was interrupted.
 				return err
