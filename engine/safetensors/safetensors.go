@@ -149,25 +149,42 @@ func Read(path string) (map[string]Tensor, map[string]string, error) {
 // ChecksumKey, the file's bytes must match it (an error wrapping ErrDamaged
 // otherwise).
 func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
+	t, meta, err := parse(raw)
+	if err != nil && !errors.Is(err, ErrDamaged) {
+		err = fmt.Errorf("%w or not a safetensors file: %v", ErrDamaged, err)
+	}
+	return t, meta, err
+}
+
+func parse(raw []byte) (map[string]Tensor, map[string]string, error) {
 	if len(raw) < 8 {
-		return nil, nil, fmt.Errorf("%w or not a safetensors file: %d bytes is too short", ErrDamaged, len(raw))
+		return nil, nil, fmt.Errorf("%d bytes is too short", len(raw))
 	}
 	hl := binary.LittleEndian.Uint64(raw)
 	if hl > maxHeader || hl > uint64(len(raw)-8) {
-		return nil, nil, fmt.Errorf("%w or not a safetensors file: its first 8 bytes give a header length of %d, beyond the %d-byte file", ErrDamaged, hl, len(raw))
+		return nil, nil, fmt.Errorf("its first 8 bytes give a header length of %d, beyond the %d-byte file", hl, len(raw))
 	}
 	var header map[string]json.RawMessage
 	if err := json.Unmarshal(raw[8:8+hl], &header); err != nil {
-		return nil, nil, fmt.Errorf("%w or not a safetensors file: the header is not valid JSON: %v", ErrDamaged, err)
+		return nil, nil, fmt.Errorf("the header is not valid JSON: %v", err)
+	}
+	meta := map[string]string{}
+	if msg, ok := header["__metadata__"]; ok {
+		if err := json.Unmarshal(msg, &meta); err != nil {
+			return nil, nil, fmt.Errorf("metadata: %w", err)
+		}
+	}
+	// The checksum first: a damaged file is reported as damaged, whatever
+	// the damage makes of its header.
+	if sum, ok := meta[ChecksumKey]; ok {
+		if err := verifyChecksum(raw, raw[8:8+hl], sum); err != nil {
+			return nil, nil, err
+		}
 	}
 	data := raw[8+hl:]
-	meta := map[string]string{}
 	out := map[string]Tensor{}
 	for name, msg := range header {
 		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &meta); err != nil {
-				return nil, nil, fmt.Errorf("metadata: %w", err)
-			}
 			continue
 		}
 		var e entry
@@ -180,8 +197,8 @@ func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
 		}
 		n := 1
 		for _, s := range e.Shape {
-			if s < 0 {
-				return nil, nil, fmt.Errorf("tensor %q: negative dimension", name)
+			if s < 0 || (s > 0 && n > len(data)/s) {
+				return nil, nil, fmt.Errorf("tensor %q: shape %v does not fit the %d data bytes", name, e.Shape, len(data))
 			}
 			n *= s
 		}
@@ -190,11 +207,6 @@ func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
 			return nil, nil, fmt.Errorf("tensor %q: offsets [%d,%d) invalid for %d elements of %s in %d bytes", name, a, b, n, e.DType, len(data))
 		}
 		out[name] = Tensor{DType: e.DType, Shape: e.Shape, Data: data[a:b]}
-	}
-	if sum, ok := meta[ChecksumKey]; ok {
-		if err := verifyChecksum(raw, raw[8:8+hl], sum); err != nil {
-			return nil, nil, err
-		}
 	}
 	return out, meta, nil
 }

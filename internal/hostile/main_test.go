@@ -62,7 +62,7 @@ func setup(m *testing.M) (int, error) {
 	if _, _, err := sourcetest.WriteIDX(fx.idxDir, 400, 100, 12, 12, true, 1); err != nil {
 		return 0, err
 	}
-	idx2, idx3 := filepath.Join(d, "idx2"), filepath.Join(d, "idx3")
+	idx2, idx3 := filepath.Join(d, "id2"), filepath.Join(d, "id3") // same length as "idx": same pack size
 	if _, _, err := sourcetest.WriteIDX(idx2, 400, 100, 12, 12, true, 2); err != nil {
 		return 0, err
 	}
@@ -77,7 +77,7 @@ func setup(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	fx.tiny, fx.tiny2, fx.small = filepath.Join(d, "tiny.tscn"), filepath.Join(d, "tiny2.tscn"), filepath.Join(d, "small.tscn")
+	fx.tiny, fx.tiny2, fx.small = filepath.Join(d, "tiny.tscn"), filepath.Join(d, "tinz.tscn"), filepath.Join(d, "small.tscn")
 	fx.cifar, fx.mnist = filepath.Join(d, "cifar.tscn"), filepath.Join(d, "mnist-t10k.tscn")
 	for _, p := range [][]string{
 		{fx.idxDir, "-o", fx.tiny, "--codec", "none"},
