@@ -180,7 +180,7 @@ func TestResumeDamagedCheckpoint(t *testing.T) {
 	good, _ := os.ReadFile(ck)
 	for _, damage := range []func(b []byte){
 		func(b []byte) { b[len(b)/2] ^= 1 },
-		func(b []byte) { b[20] ^= 4 }, // in the JSON header
+		func(b []byte) { b[20] ^= 4 },  // in the JSON header
 		func(b []byte) { b[3] = 0x7f }, // the header length
 		func(b []byte) {
 			for i := len(b) / 3; i < len(b)/3+4096; i++ {
