@@ -304,6 +304,10 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 		return err
 	}
 	if err != nil {
+		if _, _, serr := safetensors.Read(ckpt); serr == nil {
+			return fmt.Errorf("%w\nthe last checkpoint %s is intact; once the cause is fixed, continue with: train --resume -o %s %s",
+				err, ckpt, runDir, data)
+		}
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %s: checkpoint %s (backend %s)\n", runDir, ckpt, m.BackendName())
