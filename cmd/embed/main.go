@@ -72,6 +72,14 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 	ctx := cmd.Context()
 	stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	for _, v := range []struct {
+		name string
+		val  int
+	}{{"batch", f.batch}, {"threads", f.threads}, {"workers", f.workers}} {
+		if v.val < 0 {
+			return fmt.Errorf("--%s %d: want a positive number (or 0 for the default)", v.name, v.val)
+		}
+	}
 	ckpt, runDir := model, ""
 	if st, err := os.Stat(model); err == nil && st.IsDir() {
 		runDir, ckpt = model, filepath.Join(model, tsimcne.CheckpointFile)

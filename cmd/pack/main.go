@@ -114,6 +114,9 @@ func parseWxH(s string) (w, h int, err error) {
 func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 	ctx := cmd.Context()
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if f.workers < 0 {
+		return fmt.Errorf("--workers %d: want a positive number (or 0 for one per CPU)", f.workers)
+	}
 	chunk, err := parseSize(f.chunkSize)
 	if err != nil {
 		return fmt.Errorf("--chunk-size: %w", err)
