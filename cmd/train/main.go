@@ -236,14 +236,14 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 		if err := checkResumeFlags(cmd, f, cfg, m); err != nil {
 			return err
 		}
+		if m.Data() == nil {
+			logf("warning: %s was written before checkpoints recorded their data; cannot check that %s is the same data", ckpt, data)
+		}
 		if err := m.Prepare(ds); err != nil {
 			if errors.Is(err, tsimcne.ErrOtherData) {
 				return fmt.Errorf("resume: DATA %s is %w; give the data the run started with", data, err)
 			}
 			return fmt.Errorf("resume: %w", err)
-		}
-		if m.Data() == nil {
-			logf("warning: %s was written before checkpoints recorded their data; cannot check that %s is the same data", ckpt, data)
 		}
 		if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
 			return err
