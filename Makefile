@@ -25,7 +25,6 @@ ingest-deps:
 	@if command -v npm >/dev/null 2>&1; then cd scripts/ingest && npm ci --silent --no-audit --no-fund; \
 	else echo "npm not found: the Parquet/Arrow ingest tests will be skipped (they fail with CI=true)"; fi
 
-test: ingest-deps
 
 build: deps
 	@mkdir -p $(BIN)
@@ -35,7 +34,7 @@ build: deps
 # race detector (reader cache, packing pipeline, source loaders, loader
 # pipeline, training loop; on the emulator, the GPU data pipeline's training
 # test, for its release goroutines).
-test: deps arrow-deps cudasim
+test: deps arrow-deps ingest-deps cudasim
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m $$($(GO) list ./... | grep -vxF "$$($(GO) list $(CUDA_TEST_PKGS))")
 	$(CUDASIM_ENV) $(GO) test -count=1 -timeout 5m $(CUDA_TEST_PKGS)
