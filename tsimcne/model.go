@@ -64,6 +64,9 @@ type Model struct {
 	OnEpoch func(EpochStats)
 	// Logf receives one-line notices (backend in use, resumption).
 	Logf func(format string, args ...any)
+	// Dist, when set, makes Fit data-parallel across MPI ranks
+	// (distributed.go).
+	Dist *Distributed
 }
 
 // New returns an untrained model. The network is built by Fit, when the
@@ -100,7 +103,7 @@ func (m *Model) backend() (engine.Backend, error) {
 	}
 	switch m.cfg.Device {
 	case "cuda":
-		be, err := cuda.New(cuda.Options{})
+		be, err := cuda.New(cuda.Options{Device: cudaDevice()})
 		if err != nil {
 			return nil, fmt.Errorf("device cuda: %w", err)
 		}
@@ -110,7 +113,7 @@ func (m *Model) backend() (engine.Backend, error) {
 	case "auto":
 		if _, err := cuda.Available(); err != nil {
 			m.Logf("device auto: no CUDA device (%s), using the CPU", cuda.Reason(err))
-		} else if be, err := cuda.New(cuda.Options{}); err != nil {
+		} else if be, err := cuda.New(cuda.Options{Device: cudaDevice()}); err != nil {
 			m.Logf("device auto: CUDA device unusable (%v), using the CPU", err)
 		} else {
 			m.be = be
@@ -205,6 +208,9 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		BatchSize: m.cfg.BatchSize, Views: 2, Workers: m.cfg.Workers,
 		Seed: m.cfg.Seed, Augment: m.augmentConfig(size),
 	}
+	if err := m.setupDist(train, &lopt); err != nil {
+		return err
+	}
 	feed, err := m.newFeeder(train, &lopt, 2)
 	if err != nil {
 		return err
@@ -225,7 +231,7 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 			return err
 		}
 	}
-	m.net.Reserve(2 * m.cfg.BatchSize)
+	m.net.Reserve(2 * lopt.BatchSize)
 
 	for m.state.Stage < m.cfg.Stages() {
 		s := m.state.Stage
@@ -270,7 +276,7 @@ func (m *Model) globalEpoch() int {
 func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int) error {
 	st := &m.state
 	global := m.globalEpoch()
-	it, err := ld.Epoch(ctx, global, st.Pos)
+	it, err := ld.Epoch(ctx, global, m.localPos(st.Pos))
 	if err != nil {
 		return err
 	}
@@ -286,15 +292,19 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 		bar.SetExtra(fmt.Sprintf("loss %.4f lr %.3g", st.LossSum/float64(st.Steps), lr))
 	}
 	for {
-		if ctx.Err() != nil {
+		if m.stopAgreed(ctx) {
 			bar.Finish()
 			if err := m.feed.flush(account); err != nil {
 				return err
 			}
-			if err := m.checkpoint(""); err != nil {
-				return fmt.Errorf("%w (and the checkpoint failed: %v)", ctx.Err(), err)
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.Canceled // another rank was interrupted
 			}
-			return ctx.Err()
+			if err := m.checkpoint(""); err != nil {
+				return fmt.Errorf("%w (and the checkpoint failed: %v)", cause, err)
+			}
+			return cause
 		}
 		b, err := it.Next()
 		if errors.Is(err, io.EOF) {
@@ -306,7 +316,7 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 			}
 			return err
 		}
-		images := b.N
+		images := m.stepImages(b.N, st.Pos, n)
 		err = m.feed.step(b, lr, account)
 		st.Pos += images
 		if err != nil {

@@ -36,7 +36,7 @@ type flags struct {
 	batch, outDim, pretrainDim, workers, threads      int
 	imageSize, subset, every                          int
 	seed                                              uint64
-	resume, quiet                                     bool
+	resume, quiet, localBN                            bool
 	scaleMin, flipP                                   float64
 }
 
@@ -81,6 +81,7 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	fl.Float64Var(&f.scaleMin, "crop-scale-min", 0.2, "smallest crop area fraction of the random resized crop")
 	fl.Float64Var(&f.flipP, "flip-p", 0.5, "probability of a horizontal flip (0 for data where mirror images differ, such as digits)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bars")
+	fl.BoolVar(&f.localBN, "local-bn", false, "under mpirun: per-rank BatchNorm statistics instead of synchronised ones")
 	return c
 }
 
@@ -146,9 +147,24 @@ func configFrom(f *flags) (tsimcne.Config, error) {
 }
 
 func run(cmd *cobra.Command, data string, f *flags) error {
+	j, err := startJob()
+	if err != nil {
+		return err
+	}
+	return j.finish(runJob(cmd, data, f, j))
+}
+
+func runJob(cmd *cobra.Command, data string, f *flags, j *job) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	if !j.writer() {
+		// One rank speaks for the job.
+		logf = func(string, ...any) {}
+	}
+	if j.size() > 1 {
+		logf("mpi: training data-parallel on %d ranks (global batch %d, %d per rank)", j.size(), f.batch, f.batch/max(j.size(), 1))
+	}
 	runDir := f.out
 	if f.resume && runDir == "" {
 		return errors.New("--resume needs the run directory: train --resume -o RUN_DIR DATA")
@@ -191,15 +207,20 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 			return err
 		}
 		m.Logf = logf
-		if err := os.MkdirAll(runDir, 0o755); err != nil {
-			return err
-		}
-		if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data}); err != nil {
-			return err
+		if j.writer() {
+			if err := os.MkdirAll(runDir, 0o755); err != nil {
+				return err
+			}
+			if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data}); err != nil {
+				return err
+			}
 		}
 	}
-	m.RunDir = runDir
-	if !f.quiet {
+	m.Dist = j.dist(f.localBN)
+	if j.writer() {
+		m.RunDir = runDir
+	}
+	if !f.quiet && j.writer() {
 		m.Progress = stderr
 	}
 	m.OnEpoch = func(es tsimcne.EpochStats) {
@@ -211,7 +232,7 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 	err = m.Fit(ctx, ds)
 	// A run that failed before its first epoch (no device, bad data) has
 	// no metrics to plot: its error is the whole story.
-	if _, serr := os.Stat(filepath.Join(runDir, tsimcne.MetricsFile)); serr == nil {
+	if _, serr := os.Stat(filepath.Join(runDir, tsimcne.MetricsFile)); serr == nil && j.writer() {
 		if perr := tsimcne.LossPlot(runDir, m.Config(), filepath.Join(runDir, "loss.png")); perr != nil {
 			logf("loss plot: %v", perr)
 		}
@@ -222,6 +243,9 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 	}
 	if err != nil {
 		return err
+	}
+	if !j.writer() {
+		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %s: checkpoint %s (backend %s)\n", runDir, ckpt, m.BackendName())
 	return nil
