@@ -115,9 +115,9 @@ type Options struct {
 	// the one-process k-th batch at batch size World·BatchSize, which makes
 	// data-parallel training equal to one process.
 	BatchShards bool
-	Order      Mode   // Shuffle (default), QuasiRandom or Sequential
-	Window     int    // QuasiRandom window in chunks; 0 = DefaultWindow
-	Output     Output // Floats (default), Crops8 or Source8
+	Order       Mode   // Shuffle (default), QuasiRandom or Sequential
+	Window      int    // QuasiRandom window in chunks; 0 = DefaultWindow
+	Output      Output // Floats (default), Crops8 or Source8
 	// SourceH, SourceW bound the region an image contributes with Output
 	// = Source8 (the slot size); 0, 0 = the size of sample 0, which fits
 	// every image of a fixed-size source. A larger region is an error
