@@ -107,6 +107,15 @@ type Options struct {
 	// and Sequential order but by up to one chunk in QuasiRandom order; the
 	// few samples dropped change from epoch to epoch.
 	EvenShards bool
+	Order      Mode   // Shuffle (default), QuasiRandom or Sequential
+	Window     int    // QuasiRandom window in chunks; 0 = DefaultWindow
+	Output     Output // Floats (default), Crops8 or Source8
+	// SourceH, SourceW bound the region an image contributes with Output
+	// = Source8 (the slot size); 0, 0 = the size of sample 0, which fits
+	// every image of a fixed-size source. A larger region is an error
+	// naming the sample.
+	SourceH, SourceW int
+
 	// BatchShards shards every global batch instead of the epoch: the
 	// epoch's one-process order (any Mode) is cut into global batches of
 	// World·BatchSize images and rank r takes the r-th of World equal parts
@@ -115,14 +124,6 @@ type Options struct {
 	// the one-process k-th batch at batch size World·BatchSize, which makes
 	// data-parallel training equal to one process.
 	BatchShards bool
-	Order       Mode   // Shuffle (default), QuasiRandom or Sequential
-	Window      int    // QuasiRandom window in chunks; 0 = DefaultWindow
-	Output      Output // Floats (default), Crops8 or Source8
-	// SourceH, SourceW bound the region an image contributes with Output
-	// = Source8 (the slot size); 0, 0 = the size of sample 0, which fits
-	// every image of a fixed-size source. A larger region is an error
-	// naming the sample.
-	SourceH, SourceW int
 
 	// Augment is the view augmentation; a zero value (OutH == 0) means
 	// augment.DefaultConfig at the source's image size (which must then be
