@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
+	"github.com/tsimcne/tsimcne-go/pack"
+	"github.com/tsimcne/tsimcne-go/source"
+	"github.com/tsimcne/tsimcne-go/source/sourcetest"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
 
@@ -275,4 +278,53 @@ func TestMPIKillRankAndResume(t *testing.T) {
 		}
 	}
 	t.Logf("final loss: 2 ranks %.4f, 2 ranks resumed on 1 process %.4f", rs[6].Loss, ms[6].Loss)
+}
+
+// otherData packs a second dataset of the same shape as smallData but
+// different pixels.
+func otherData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "cifar")
+	if _, _, err := sourcetest.WriteCIFAR10(src, 50, 8); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := source.Open([]string{src}, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	out := filepath.Join(dir, "other.tscn")
+	if _, err := pack.Pack(t.Context(), ds, []string{src}, out, pack.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestMPIBadSetups: a global batch not divisible by the ranks, an MPI
+// library that cannot be loaded under mpirun, and ranks given different
+// data files each end the job with an error that says so.
+func TestMPIBadSetups(t *testing.T) {
+	mpirunArgs(t, 2)
+	data := smallData(t)
+	dir := t.TempDir()
+	out, err := runMPI(t, 2, nil, equivArgs(data, filepath.Join(dir, "odd"), 1, "--batch", "63")...)
+	if err == nil || !strings.Contains(out, "global batch 63 is not divisible by the 2 ranks") {
+		t.Fatalf("batch 63 on 2 ranks: %v\n%s", err, out)
+	}
+	out, err = runMPI(t, 2, []string{"TSIMCNE_LIBMPI=/nonexistent/libmpi.so.40"}, equivArgs(data, filepath.Join(dir, "nolib"), 1)...)
+	if err == nil || !strings.Contains(out, "MPI library /nonexistent/libmpi.so.40 cannot be loaded") {
+		t.Fatalf("missing libmpi: %v\n%s", err, out)
+	}
+	other := otherData(t)
+	run := filepath.Join(dir, "mixed")
+	all := append(mpirunArgs(t, 1), filepath.Join(bins, "train"))
+	all = append(all, equivArgs(data, run, 1)...)
+	all = append(all, ":", "-np", "1", filepath.Join(bins, "train"))
+	all = append(all, equivArgs(other, run, 1)...)
+	cmd := exec.Command(all[0], all[1:]...)
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "rank 1 and rank 0 train on different data") {
+		t.Fatalf("ranks on different files: %v\n%s", err, b)
+	}
 }
