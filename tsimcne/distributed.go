@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/engine/cuda"
@@ -73,8 +74,9 @@ func (m *Model) setupDist(train Dataset, lo *loader.Options) error {
 	}
 	lo.BatchSize = m.cfg.BatchSize / size
 	lo.Rank, lo.World, lo.BatchShards = rank, size, true
-	m.net.SetCollective(m.Dist.Comm, !m.Dist.LocalBN)
-	m.tr.Dist = m.Dist.Comm
+	m.comm = &timedComm{Communicator: m.Dist.Comm}
+	m.net.SetCollective(m.comm, !m.Dist.LocalBN)
+	m.tr.Dist = m.comm
 	return nil
 }
 
@@ -143,4 +145,40 @@ func cudaDevice() int {
 		return 0
 	}
 	return mpi.LocalRank()
+}
+
+// timedComm counts the time spent in collectives, for the per-step
+// communication figure a data-parallel run reports.
+type timedComm struct {
+	Communicator
+	spent time.Duration
+}
+
+func (c *timedComm) AllreduceSumF32(v []float32) {
+	t0 := time.Now()
+	c.Communicator.AllreduceSumF32(v)
+	c.spent += time.Since(t0)
+}
+
+func (c *timedComm) AllreduceSumF64(v []float64) {
+	t0 := time.Now()
+	c.Communicator.AllreduceSumF64(v)
+	c.spent += time.Since(t0)
+}
+
+func (c *timedComm) AllgatherF32(send, recv []float32) {
+	t0 := time.Now()
+	c.Communicator.AllgatherF32(send, recv)
+	c.spent += time.Since(t0)
+}
+
+// reportComm logs the communication time per step of the epoch just
+// finished (waiting for slower ranks included) and restarts the count.
+func (m *Model) reportComm(steps int) {
+	if m.comm == nil || steps == 0 {
+		return
+	}
+	m.Logf("mpi: communication %.2f ms/step over %d steps (z all-gather, gradient all-reduce, BatchNorm sums; waits for other ranks included)",
+		m.comm.spent.Seconds()*1000/float64(steps), steps)
+	m.comm.spent = 0
 }

@@ -67,6 +67,7 @@ type Model struct {
 	// Dist, when set, makes Fit data-parallel across MPI ranks
 	// (distributed.go).
 	Dist *Distributed
+	comm *timedComm // Dist.Comm, timed
 }
 
 // New returns an untrained model. The network is built by Fit, when the
@@ -336,6 +337,7 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 	if secs > 0 {
 		es.ImagesPerSec = float64(st.Pos-startPos) / secs
 	}
+	m.reportComm(st.Steps)
 	st.Epoch++
 	st.Pos, st.LossSum, st.Steps = 0, 0, 0
 	if err := m.logMetrics(es); err != nil {
