@@ -182,3 +182,26 @@ func (m *Model) reportComm(steps int) {
 		m.comm.spent.Seconds()*1000/float64(steps), steps)
 	m.comm.spent = 0
 }
+
+// gatherEmbedding completes, on every rank, an embedding of which this rank
+// filled its own images (the rest zero): every image was embedded by
+// exactly one rank, so an element-wise sum across the ranks assembles the
+// whole in dataset order exactly (x + 0 = x). It returns the number of
+// images embedded by all ranks together.
+func (m *Model) gatherEmbedding(e *Embedding, done int) int {
+	c := m.Dist.Comm
+	c.AllreduceSumF32(e.Y)
+	if e.Features != nil {
+		c.AllreduceSumF32(e.Features)
+	}
+	v := make([]float64, len(e.Labels)+1)
+	for i, l := range e.Labels {
+		v[i] = float64(l)
+	}
+	v[len(e.Labels)] = float64(done)
+	c.AllreduceSumF64(v)
+	for i := range e.Labels {
+		e.Labels[i] = int32(v[i])
+	}
+	return int(v[len(e.Labels)])
+}

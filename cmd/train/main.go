@@ -25,6 +25,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
+	"github.com/tsimcne/tsimcne-go/internal/mpi"
 	"github.com/tsimcne/tsimcne-go/loader"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
@@ -147,23 +148,23 @@ func configFrom(f *flags) (tsimcne.Config, error) {
 }
 
 func run(cmd *cobra.Command, data string, f *flags) error {
-	j, err := startJob()
+	j, err := mpi.StartJob()
 	if err != nil {
 		return err
 	}
-	return j.finish(runJob(cmd, data, f, j))
+	return j.Finish("train", runJob(cmd, data, f, j))
 }
 
-func runJob(cmd *cobra.Command, data string, f *flags, j *job) error {
+func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	if !j.writer() {
+	if !j.Writer() {
 		// One rank speaks for the job.
 		logf = func(string, ...any) {}
 	}
-	if j.size() > 1 {
-		logf("mpi: training data-parallel on %d ranks (global batch %d, %d per rank)", j.size(), f.batch, f.batch/max(j.size(), 1))
+	if j.Size() > 1 {
+		logf("mpi: training data-parallel on %d ranks (global batch %d, %d per rank)", j.Size(), f.batch, f.batch/max(j.Size(), 1))
 	}
 	runDir := f.out
 	if f.resume && runDir == "" {
@@ -207,7 +208,7 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *job) error {
 			return err
 		}
 		m.Logf = logf
-		if j.writer() {
+		if j.Writer() {
 			if err := os.MkdirAll(runDir, 0o755); err != nil {
 				return err
 			}
@@ -216,11 +217,11 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *job) error {
 			}
 		}
 	}
-	m.Dist = j.dist(f.localBN)
-	if j.writer() {
+	m.Dist = dist(j, f.localBN)
+	if j.Writer() {
 		m.RunDir = runDir
 	}
-	if !f.quiet && j.writer() {
+	if !f.quiet && j.Writer() {
 		m.Progress = stderr
 	}
 	m.OnEpoch = func(es tsimcne.EpochStats) {
@@ -232,7 +233,7 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *job) error {
 	err = m.Fit(ctx, ds)
 	// A run that failed before its first epoch (no device, bad data) has
 	// no metrics to plot: its error is the whole story.
-	if _, serr := os.Stat(filepath.Join(runDir, tsimcne.MetricsFile)); serr == nil && j.writer() {
+	if _, serr := os.Stat(filepath.Join(runDir, tsimcne.MetricsFile)); serr == nil && j.Writer() {
 		if perr := tsimcne.LossPlot(runDir, m.Config(), filepath.Join(runDir, "loss.png")); perr != nil {
 			logf("loss plot: %v", perr)
 		}
@@ -244,7 +245,7 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *job) error {
 	if err != nil {
 		return err
 	}
-	if !j.writer() {
+	if !j.Writer() {
 		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %s: checkpoint %s (backend %s)\n", runDir, ckpt, m.BackendName())

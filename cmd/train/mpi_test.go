@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsimcne/tsimcne-go/embedio"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/pack"
 	"github.com/tsimcne/tsimcne-go/source"
@@ -326,5 +327,51 @@ func TestMPIBadSetups(t *testing.T) {
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "rank 1 and rank 0 train on different data") {
 		t.Fatalf("ranks on different files: %v\n%s", err, b)
+	}
+}
+
+// TestMPIEmbed: embed under mpirun (each rank embeds its block, rank 0
+// writes) gives the Arrow file of a single process: the same coordinates,
+// features and labels, in dataset order.
+func TestMPIEmbed(t *testing.T) {
+	mpirunArgs(t, 2)
+	data := smallData(t)
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	mustBin(t, "train", equivArgs(data, run, 2)...)
+	one, two := filepath.Join(dir, "one.arrow"), filepath.Join(dir, "two.arrow")
+	mustBin(t, "embed", run, data, "-o", one, "-q", "--features", "--batch", "64")
+	all := append(mpirunArgs(t, 2), filepath.Join(bins, "embed"), run, data, "-o", two, "-q", "--features", "--batch", "64", "--threads", "1")
+	out, err := exec.Command(all[0], all[1:]...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "embedding on 2 ranks") {
+		t.Fatalf("mpirun embed: %v\n%s", err, out)
+	}
+	a, err := embedio.ReadFile(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := embedio.ReadFile(two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Labels) != 300 || len(b.Labels) != len(a.Labels) {
+		t.Fatalf("%d and %d rows, want 300", len(a.Labels), len(b.Labels))
+	}
+	for i := range a.Labels {
+		if a.Labels[i] != b.Labels[i] {
+			t.Fatalf("row %d: label %d vs %d", i, a.Labels[i], b.Labels[i])
+		}
+	}
+	for name, p := range map[string][2][]float32{"coords": {a.Coords, b.Coords}, "features": {a.Features, b.Features}} {
+		if len(p[0]) == 0 || len(p[0]) != len(p[1]) {
+			t.Fatalf("%s: %d and %d values", name, len(p[0]), len(p[1]))
+		}
+		for i := range p[0] {
+			// Eval-mode forward passes of different batch splits: the
+			// GEMMs may block differently, so allow rounding.
+			if d := math.Abs(float64(p[0][i] - p[1][i])); d > 1e-5*(1+math.Abs(float64(p[0][i]))) {
+				t.Fatalf("%s[%d]: %g (1 process) vs %g (2 ranks)", name, i, p[0][i], p[1][i])
+			}
+		}
 	}
 }
