@@ -114,8 +114,9 @@ func (t *Trainer) distLoss(n int) (PendingLoss, error) {
 	copy(dz[:b*d], dzAll[myOff*d:(myOff+b)*d])
 	copy(dz[b*d:], dzAll[(total+myOff)*d:(total+myOff+b)*d])
 	m.be.Upload(m.dz, dz)
-	m.lastLoss.l = l
-	return &m.lastLoss, nil
+	// A fresh value, not m.lastLoss: a device feeder holds step k's result
+	// until step k+1 has been queued.
+	return &hostLoss{l: l}, nil
 }
 
 // allreduceGrads sums the gradients of every trainable parameter across the

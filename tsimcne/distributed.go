@@ -138,8 +138,9 @@ func (m *Model) stopAgreed(ctx context.Context) bool {
 }
 
 // cudaDevice is the GPU this process uses: under mpirun (or srun), its
-// node-local rank modulo the visible devices, so the ranks of a node share
-// its GPUs out; otherwise the first.
+// node-local rank, so the ranks of a node take one GPU each (more ranks
+// than GPUs on a node is an error from the CUDA backend naming both
+// numbers); otherwise the first.
 func cudaDevice() int {
 	if !mpi.Launched() {
 		return 0

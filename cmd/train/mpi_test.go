@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/pack"
 	"github.com/tsimcne/tsimcne-go/source"
@@ -373,5 +374,50 @@ func TestMPIEmbed(t *testing.T) {
 				t.Fatalf("%s[%d]: %g (1 process) vs %g (2 ranks)", name, i, p[0][i], p[1][i])
 			}
 		}
+	}
+}
+
+// TestMPIEmulatedGPU trains on two ranks with --device cuda on the CUDA
+// emulator (each rank on its node-local device, gradients through MPI on
+// the host): it must train and start at the loss of the same run on the
+// CPU; synchronised BatchNorm on the GPU is refused with a clear error.
+func TestMPIEmulatedGPU(t *testing.T) {
+	mpirunArgs(t, 2)
+	sim, _ := filepath.Abs("../../bin/cudasim")
+	if !fileExists(filepath.Join(sim, "libcuda.so.1")) {
+		if _, aerr := cuda.Available(); aerr != nil {
+			t.Fatalf("no CUDA driver and no emulator (run make cudasim): %v", cuda.Reason(aerr))
+		}
+		sim = ""
+	}
+	var env []string
+	if sim != "" {
+		env = []string{"LD_LIBRARY_PATH=" + sim + ":" + os.Getenv("LD_LIBRARY_PATH")}
+	}
+	data := smallData(t)
+	dir := t.TempDir()
+	gpu, cpu := filepath.Join(dir, "gpu"), filepath.Join(dir, "cpu")
+	out, err := runMPI(t, 2, env, equivArgs(data, gpu, 1, "--device", "cuda", "--local-bn")...)
+	if err != nil || !strings.Contains(out, "backend: cuda") {
+		t.Fatalf("2 ranks on the emulated GPU: %v\n%s", err, out)
+	}
+	if out, err := runMPI(t, 2, nil, equivArgs(data, cpu, 1, "--local-bn")...); err != nil {
+		t.Fatalf("2 ranks on the CPU: %v\n%s", err, out)
+	}
+	g, err := tsimcne.ReadMetrics(gpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tsimcne.ReadMetrics(cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("epoch loss: emulated GPU %.5f, CPU %.5f", g[0].Loss, c[0].Loss)
+	if math.Abs(g[0].Loss-c[0].Loss) > 0.01*c[0].Loss {
+		t.Fatalf("the emulated GPU run's loss %g is not the CPU run's %g", g[0].Loss, c[0].Loss)
+	}
+	out, err = runMPI(t, 2, env, equivArgs(data, filepath.Join(dir, "sync"), 1, "--device", "cuda")...)
+	if err == nil || !strings.Contains(out, "use --local-bn with --device cuda") {
+		t.Fatalf("synchronised BatchNorm on the GPU: %v\n%s", err, out)
 	}
 }
