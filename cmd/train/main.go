@@ -165,6 +165,7 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 	}
 	if j.Size() > 1 {
 		logf("mpi: training data-parallel on %d ranks (global batch %d, %d per rank)", j.Size(), f.batch, f.batch/max(j.Size(), 1))
+		shareCPUs(f, logf)
 	}
 	runDir := f.out
 	if f.resume && runDir == "" {

@@ -241,3 +241,15 @@ func (c *Comm) Finalize() error {
 	}
 	return nil
 }
+
+// LocalSize is the number of ranks on this node (Open MPI's
+// OMPI_COMM_WORLD_LOCAL_SIZE, SLURM's SLURM_NTASKS_PER_NODE), 1 when
+// unknown.
+func LocalSize() int {
+	for _, k := range []string{"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"} {
+		if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v >= 1 {
+			return v
+		}
+	}
+	return 1
+}

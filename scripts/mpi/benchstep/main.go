@@ -49,14 +49,15 @@ func main() {
 	arch := flag.String("arch", "resnet_tiny", "backbone")
 	size := flag.Int("size", 16, "image side")
 	localBN := flag.Bool("local-bn", false, "per-rank BatchNorm statistics")
+	prof := flag.Bool("profile", false, "print rank 0's time per layer kind")
 	flag.Parse()
-	if err := run(*batch, *steps, *threads, *arch, *size, *localBN); err != nil {
+	if err := run(*batch, *steps, *threads, *arch, *size, *localBN, *prof); err != nil {
 		fmt.Fprintln(os.Stderr, "benchstep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(batch, steps, threads int, arch string, size int, localBN bool) error {
+func run(batch, steps, threads int, arch string, size int, localBN, prof bool) error {
 	rank, world := 0, 1
 	var comm *mpi.Comm
 	if mpi.Launched() {
@@ -99,6 +100,9 @@ func run(batch, steps, threads int, arch string, size int, localBN bool) error {
 	if tc != nil {
 		tc.spent = 0
 	}
+	if prof {
+		m.Prof = engine.NewProfile()
+	}
 	t0 := time.Now()
 	for i := 0; i < steps; i++ {
 		if _, err := tr.Step(x, 2*b, 0.01); err != nil {
@@ -113,6 +117,9 @@ func run(batch, steps, threads int, arch string, size int, localBN bool) error {
 	if rank == 0 {
 		fmt.Printf("go %s %dx%d: %d rank(s) x %d thread(s), global batch %d: %.4f s/step, %.0f images/s, MPI %.1f ms/step (%s)\n",
 			arch, size, size, world, threads, batch, dt, float64(batch)/dt, commMS, be.Name())
+		if prof {
+			m.Prof.Write(os.Stdout, steps)
+		}
 	}
 	return nil
 }
