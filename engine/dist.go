@@ -125,6 +125,9 @@ func (t *Trainer) distLoss(n int) (PendingLoss, error) {
 // the sum is the one-process gradient; nothing is averaged.
 func (t *Trainer) allreduceGrads() {
 	m, c, ds := t.Model, t.Dist, &t.dist
+	if ds.bucket == nil && t.HostAlloc != nil {
+		ds.bucket = t.HostAlloc(gradBucket)
+	}
 	ds.bucket = grow(ds.bucket, gradBucket)
 	var pending []*Param
 	fill := 0

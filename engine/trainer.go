@@ -13,7 +13,11 @@ type Trainer struct {
 	// data-parallel: the loss spans the views of all ranks and the
 	// gradients are summed across them before the update (dist.go).
 	Dist Collective
-	dist distState
+	// HostAlloc, when set, allocates the host staging buffer of the
+	// gradient all-reduce (a GPU backend's pinned memory, so the copies
+	// from and to the device are direct); nil uses the Go heap.
+	HostAlloc func(n int) []float32
+	dist      distState
 }
 
 // NewTrainer pairs a model with a fresh optimiser.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/engine/cuda"
@@ -58,8 +59,19 @@ func (m *Model) setupDist(train Dataset, lo *loader.Options) error {
 	if m.cfg.BatchSize%size != 0 {
 		return fmt.Errorf("distributed: the global batch %d is not divisible by the %d ranks (choose --batch as a multiple of %d)", m.cfg.BatchSize, size, size)
 	}
-	if _, gpu := m.be.(*cuda.Backend); gpu && !m.Dist.LocalBN {
-		return errors.New("distributed: synchronised BatchNorm runs on the CPU backend only; use --local-bn with --device cuda")
+	if gpu, ok := m.be.(*cuda.Backend); ok {
+		if !m.Dist.LocalBN {
+			return errors.New("distributed: synchronised BatchNorm runs on the CPU backend only; use --local-bn with --device cuda")
+		}
+		// Gradients cross to MPI through pinned host memory.
+		m.tr.HostAlloc = func(n int) []float32 {
+			b, err := cuda.PinnedAllocator{B: gpu}.Alloc(4 * n)
+			if err != nil {
+				m.Logf("distributed: %v; staging gradients in pageable memory", err)
+				return nil
+			}
+			return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+		}
 	}
 	fp, err := fingerprint(train)
 	if err != nil {
