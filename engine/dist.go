@@ -1,6 +1,9 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Collective is the communication data-parallel training needs from a
 // message-passing library (MPI): every rank calls the same operations in
@@ -46,6 +49,77 @@ type distState struct {
 	zAll, dzAll []float32
 	bucket      []float32
 	sc          lossScratch
+	acc, row    []float64
+}
+
+// cauchyShare is the Cauchy InfoNCE of the global batch zAll (N views, d
+// columns, rows i and i+N/2 positives) with the work shared by the ranks:
+// this rank evaluates the anchors of its own rows (b rows from each of
+// starts) and their whole contribution to dL/dz — to its anchor's row,
+// Σ_k a_ik (z_i − z_k), and to every other row k, a_ik (z_k − z_i), with
+// a_ik the coefficient of cauchyForwardRows —, one all-reduce sums the
+// contributions and the anchor losses of all ranks, and dzAll receives the
+// one-process gradient (up to the order of the sums). Every rank then holds
+// the whole loss and gradient, at 1/ranks of the arithmetic.
+func (ds *distState) cauchyShare(zAll []float32, N, d int, starts [2]int, b int, c Collective, dzAll []float32) float64 {
+	if cap(ds.acc) < N*d+1 {
+		ds.acc = make([]float64, N*d+1)
+	}
+	acc := ds.acc[:N*d+1]
+	clear(acc)
+	if cap(ds.row) < N {
+		ds.row = make([]float64, N)
+	}
+	row := ds.row[:N]
+	half := N / 2
+	var loss float64
+	for _, s := range starts {
+		for i := s; i < s+b; i++ {
+			p := (i + half) % N
+			zi := zAll[i*d : (i+1)*d]
+			var sum float64
+			for k := 0; k < N; k++ {
+				if k == i {
+					row[k] = 0
+					continue
+				}
+				zk := zAll[k*d : (k+1)*d][:len(zi)]
+				var d2 float64
+				for t, v := range zi {
+					u := float64(v - zk[t])
+					d2 += u * u
+				}
+				q := 1 / (1 + d2)
+				row[k] = q
+				sum += q
+			}
+			qp := row[p]
+			loss += -math.Log(qp) + math.Log(sum)
+			for k := range row {
+				row[k] = -row[k] * row[k] / sum
+			}
+			row[p] += qp
+			gi := acc[i*d : (i+1)*d][:len(zi)]
+			for k, a := range row {
+				if a == 0 {
+					continue
+				}
+				zk := zAll[k*d : (k+1)*d][:len(zi)]
+				gk := acc[k*d : (k+1)*d][:len(zi)]
+				for t, v := range zi {
+					u := a * float64(v-zk[t])
+					gi[t] += u
+					gk[t] -= u
+				}
+			}
+		}
+	}
+	acc[N*d] = loss
+	c.AllreduceSumF64(acc)
+	for j := range dzAll[:N*d] {
+		dzAll[j] = float32(2 * acc[j] / float64(N))
+	}
+	return acc[N*d] / float64(N)
 }
 
 // distLoss is queueLoss across the ranks: the z of every rank is gathered,
@@ -99,17 +173,18 @@ func (t *Trainer) distLoss(n int) (PendingLoss, error) {
 		}
 		off += b
 	}
-	var l float64
-	var err error
-	if kind == "cosine" {
-		l, err = cosineInfoNCE(zAll, N, d, cosineTau, dzAll, &ds.sc)
-	} else {
-		l, err = cauchyInfoNCE(zAll, N, d, dzAll, &ds.sc)
-	}
-	if err != nil {
-		return nil, err
-	}
 	b := n / 2
+	var l float64
+	if kind == "cosine" {
+		// Every rank evaluates the whole loss (the Cauchy loss below
+		// shares the work instead).
+		var err error
+		if l, err = cosineInfoNCE(zAll, N, d, cosineTau, dzAll, &ds.sc); err != nil {
+			return nil, err
+		}
+	} else {
+		l = ds.cauchyShare(zAll, N, d, [2]int{myOff, total + myOff}, b, c, dzAll)
+	}
 	dz := m.dzHost[:n*d]
 	copy(dz[:b*d], dzAll[myOff*d:(myOff+b)*d])
 	copy(dz[b*d:], dzAll[(total+myOff)*d:(total+myOff+b)*d])

@@ -35,8 +35,6 @@ def worker(rank, world, batch, steps, threads, arch, size):
     b = batch // world
     g = torch.Generator().manual_seed(rank)
     x = torch.rand(2 * b, 3, size, size, generator=g)
-    # channels-last input as the Go engine takes it is not needed: PyTorch
-    # runs its own NCHW layout.
 
     def step():
         opt.zero_grad(set_to_none=True)
