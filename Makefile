@@ -50,12 +50,13 @@ test-mpi: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
-# Short fuzzing of every parser (go test -fuzz runs one target at a time).
+# Fuzzing of every parser, one target at a time, with a summary of the
+# executions each reached (scripts/fuzz/run.sh; FUZZTIME=10000000x for the
+# long run of docs/BENCHMARKS.md).
 FUZZTIME ?= 20s
+FUZZPARALLEL ?= 1
 fuzz: deps
-	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./format/
-	for f in FuzzCIFAR FuzzCIFARTar FuzzIDX FuzzDecodeImage; do \
-		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./source/ || exit 1; done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) bash scripts/fuzz/run.sh
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -209,14 +210,61 @@ func SaveCheckpoint(path string, m *Model, opt *Optimizer, meta CheckpointMeta) 
 	return nil
 }
 
+// checkFinite reports the first float tensor holding NaN or ±Inf (in
+// name order): such weights come from a run that diverged, and every output
+// computed from them would be NaN.
+func checkFinite(t map[string]safetensors.Tensor) error {
+	names := make([]string, 0, len(t))
+	for n := range t {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := t[n]
+		if v.DType != "F32" && v.DType != "F64" {
+			continue
+		}
+		f, err := v.Float32s()
+		if err != nil {
+			return fmt.Errorf("tensor %s: %w", n, err)
+		}
+		for i, x := range f {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Errorf("tensor %s holds %v at element %d: the weights are not finite (the run diverged; lower the learning rate and train again)", n, x, i)
+			}
+		}
+	}
+	return nil
+}
+
 // LoadCheckpoint rebuilds a model (architecture, stage, output size) and its
 // optimiser from a checkpoint written by SaveCheckpoint. opts supplies
 // run-time settings (ColsLimit); its architecture fields are ignored.
 func LoadCheckpoint(path string, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
-	var meta CheckpointMeta
 	t, md, err := safetensors.Read(path)
 	if err != nil {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint: %w", err)
+		return nil, nil, CheckpointMeta{}, fmt.Errorf("engine: load checkpoint: %w", err)
+	}
+	return loadCheckpoint(path, t, md, be, opts)
+}
+
+// LoadCheckpointBytes is LoadCheckpoint of a file held in memory; name
+// stands for its path in errors.
+func LoadCheckpointBytes(name string, raw []byte, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
+	t, md, err := safetensors.Parse(raw)
+	if err != nil {
+		return nil, nil, CheckpointMeta{}, fmt.Errorf("engine: load checkpoint %s: %w", name, err)
+	}
+	return loadCheckpoint(name, t, md, be, opts)
+}
+
+func loadCheckpoint(path string, t map[string]safetensors.Tensor, md map[string]string, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
+	var meta CheckpointMeta
+	if _, ok := md[safetensors.ChecksumKey]; !ok {
+		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: %w: no %s checksum in its metadata (damaged, or written by a version before checksums)", path, safetensors.ErrDamaged, safetensors.ChecksumKey)
+	}
+	if err := checkFinite(t); err != nil {
+		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: %w", path, err)
 	}
 	js, ok := md["tsimcne"]
 	if !ok {

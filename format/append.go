@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
+
+	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 )
 
 // Append opens the packed file at path for adding samples after the ones
@@ -61,11 +62,9 @@ func Append(path string, opt *WriterOptions) (*Writer, error) {
 		o.Workers = defaultWorkers()
 	}
 
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	// A locked temporary file, as Create's: one left by an append that was
+	// killed is removed by the next write to the same path.
+	f, err := atomicfile.CreateTemp(path)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", path, err)
 	}

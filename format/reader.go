@@ -256,6 +256,17 @@ func (r *Reader) Version() (major, minor int) { return int(r.hdr.Major), int(r.h
 // Size returns the file's size in bytes.
 func (r *Reader) Size() int64 { return int64(len(r.data)) }
 
+// Fingerprint is the CRC-32C of the file's footer. The footer holds the
+// checksums of the header and of every metadata section, and the chunk
+// table holds every chunk's, so two files with the same fingerprint, size
+// and sample count hold the same data (barring a deliberate collision).
+// A training run records it to refuse resuming on other data.
+func (r *Reader) Fingerprint() uint32 {
+	// Bytes 0..148: a CRC over data that ends with its own CRC is a
+	// constant, so the stored CRC and the trailer are left out.
+	return checksum(r.data[len(r.data)-FooterSize : len(r.data)-FooterSize+148])
+}
+
 // ChunkInfo describes one chunk.
 type ChunkInfo struct {
 	Offset       int64

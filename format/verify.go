@@ -1,6 +1,7 @@
 package format
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +19,12 @@ const maxProblems = 20
 // damaged chunk or section by name. progress, when not nil, is called after
 // each chunk with the number of chunks done.
 func (r *Reader) Verify(progress func(done, total int)) error {
+	return r.VerifyContext(context.Background(), progress)
+}
+
+// VerifyContext is Verify that stops, returning ctx's error, when ctx is
+// cancelled (Ctrl-C during the check of a large file).
+func (r *Reader) VerifyContext(ctx context.Context, progress func(done, total int)) error {
 	var problems []error
 	add := func(err error) bool {
 		problems = append(problems, err)
@@ -25,6 +32,9 @@ func (r *Reader) Verify(progress func(done, total int)) error {
 	}
 	var buf []byte
 	for c := range r.chunks {
+		if c%64 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		e := r.chunk(c)
 		stored := r.data[e.Off : e.Off+uint64(e.Stored)]
 		if got := checksum(stored); got != e.CRC {
@@ -122,12 +132,18 @@ func (r *Reader) verifyIndex(limit int) []error {
 }
 
 // VerifyFile opens path and verifies it; an error from Open (a damaged
-// header, footer or metadata section, or a truncated file) is returned as is.
+// header, footer or metadata section, or a truncated file; or a file that
+// cannot be opened, an *fs.PathError) is returned as is.
 func VerifyFile(path string, progress func(done, total int)) error {
+	return VerifyFileContext(context.Background(), path, progress)
+}
+
+// VerifyFileContext is VerifyFile that stops when ctx is cancelled.
+func VerifyFileContext(ctx context.Context, path string, progress func(done, total int)) error {
 	r, err := Open(path, &ReaderOptions{NoChunkCheck: true})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	return r.Verify(progress)
+	return r.VerifyContext(ctx, progress)
 }

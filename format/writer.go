@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 )
 
 // DefaultChunkSize is the default target of uncompressed bytes per chunk.
@@ -145,13 +146,11 @@ func Create(path string, schema Schema, opt *WriterOptions) (*Writer, error) {
 		return nil, errors.New("schema: classes2 given without label2_name")
 	}
 
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	// A locked temporary file: one left by a killed writer is removed by
+	// the next write to the same path (internal/atomicfile).
+	f, err := atomicfile.CreateTemp(path)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
+		return nil, err
 	}
 	w := &Writer{
 		path: path, tmp: f.Name(), f: f,
@@ -486,19 +485,9 @@ func (w *Writer) finish() error {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", w.tmp, err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", w.tmp, err)
-	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", w.tmp, err)
-	}
-	w.f = nil
-	if err := os.Rename(w.tmp, w.path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", w.tmp, w.path, err)
-	}
-	w.tmp = ""
-	syncDir(filepath.Dir(w.path))
-	return nil
+	f := w.f
+	w.f, w.tmp = nil, ""
+	return atomicfile.Commit(f, w.path)
 }
 
 func cmpInt(a, b int) int {
@@ -511,15 +500,6 @@ func cmpInt(a, b int) int {
 	return 0
 }
 
-// syncDir makes the rename durable; failure only weakens durability, so it
-// is not an error.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
-
 // Abort discards everything written so far and removes the temporary file.
 // It is safe to call after a failed Close and more than once.
 func (w *Writer) Abort() error {
@@ -527,15 +507,8 @@ func (w *Writer) Abort() error {
 	w.stop()
 	w.closed = true
 	if w.f != nil {
-		w.f.Close()
-		w.f = nil
-	}
-	if w.tmp != "" {
-		err := os.Remove(w.tmp)
-		w.tmp = ""
-		if err != nil && !os.IsNotExist(err) {
-			return err
-		}
+		atomicfile.Discard(w.f)
+		w.f, w.tmp = nil, ""
 	}
 	return nil
 }

@@ -332,6 +332,11 @@ func newIDXDataset(parts []idxPart, fashion, strict bool) (*idxDataset, error) {
 		}
 		prefixes[i], counts[i] = p.imagesName, p.n
 	}
+	if maxLabel >= 10 && (!fashion || !strict) {
+		if err := checkLabelGaps(parts, maxLabel); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case fashion && maxLabel < len(FashionMNISTClasses):
 		ds.classes = append([]string(nil), FashionMNISTClasses...)
@@ -342,6 +347,42 @@ func newIDXDataset(parts []idxPart, fashion, strict bool) (*idxDataset, error) {
 	}
 	ds.names = indexedNames(prefixes, counts)
 	return ds, nil
+}
+
+// checkLabelGaps refuses labels beyond the ten of MNIST-like data unless
+// they continue 0..9 without gaps: one stray byte of 200 among digits
+// would otherwise become a dataset of 201 classes, 190 of them empty. The
+// error names the file and record of the first label past a gap.
+func checkLabelGaps(parts []idxPart, maxLabel int) error {
+	var seen [256]bool
+	for i := range parts {
+		for _, l := range parts[i].labels {
+			seen[l] = true
+		}
+	}
+	gap := -1
+	for l := 10; l <= maxLabel; l++ {
+		if !seen[l] {
+			gap = l
+			break
+		}
+	}
+	if gap < 0 {
+		return nil
+	}
+	end := gap
+	for !seen[end] {
+		end++
+	}
+	for i := range parts {
+		for k, l := range parts[i].labels {
+			if int(l) > gap {
+				return fmt.Errorf("source: %s record %d: label %d, but no record has a label in %d..%d: labels must number the classes 0..K-1; the labels file is damaged or not an IDX labels file",
+					parts[i].labelsPath, k, l, gap, end-1)
+			}
+		}
+	}
+	return nil
 }
 
 func (d *idxDataset) Kind() string        { return KindIDX }

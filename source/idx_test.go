@@ -145,9 +145,17 @@ func TestIDXErrors(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, img), append(idxHeader(0x803, 1, 1, 1), 7), 0o644)
 		os.WriteFile(filepath.Join(dir, lab), append(idxHeader(0x801, 1), 12), 0o644)
 		openErr(t, []string{dir}, source.Options{Fashion: true}, "label 12")
+		// A lone label 12 leaves classes 0..11 empty: refused (issue 16).
+		openErr(t, []string{dir}, source.Options{}, lab, "record 0: label 12", "10..11")
+		pixels, labels := make([]byte, 13), make([]byte, 13)
+		for i := range labels {
+			labels[i] = byte(12 - i)
+		}
+		os.WriteFile(filepath.Join(dir, img), append(idxHeader(0x803, 13, 1, 1), pixels...), 0o644)
+		os.WriteFile(filepath.Join(dir, lab), append(idxHeader(0x801, 13), labels...), 0o644)
 		ds := open(t, []string{dir}, source.Options{})
 		if len(ds.Classes()) != 13 {
-			t.Errorf("labels up to 12 give %d classes, want 13", len(ds.Classes()))
+			t.Errorf("labels 0..12 give %d classes, want 13", len(ds.Classes()))
 		}
 	})
 }

@@ -106,8 +106,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("epochs: %v: want one value (stage 1 only) or three (one per stage)", c.Epochs)
 	}
 	for i, e := range c.Epochs {
-		if e < 0 || (i == 0 && e == 0) {
-			return fmt.Errorf("epochs: %v: stage %d has %d epochs", c.Epochs, i+1, e)
+		if e < 1 {
+			return fmt.Errorf("epochs: %v: stage %d has %d epochs; every stage needs at least one (a single value trains stage 1 only)", c.Epochs, i+1, e)
 		}
 	}
 	if c.BatchSize < 2 {

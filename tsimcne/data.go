@@ -1,6 +1,7 @@
 package tsimcne
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -102,3 +103,63 @@ func (p *Packed) ChunkBytes(c int) int { return p.r.Chunk(c).Stored }
 
 // Prefetch brings chunk c into the page cache (format.Reader.Prefetch).
 func (p *Packed) Prefetch(c int, buf []byte) ([]byte, error) { return p.r.Prefetch(c, buf) }
+
+// DataID identifies the data a run trains on, so that a resumed run can
+// refuse other data: a different file of the same size, a re-packed
+// dataset, a subset. For a packed file it is the file's size, sample count
+// and fingerprint (a checksum over its checksums); for other datasets only
+// the sample count and the first image's shape.
+type DataID struct {
+	Path        string `json:"path,omitempty"`
+	Bytes       int64  `json:"bytes,omitempty"`
+	Samples     int    `json:"samples"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Height      int    `json:"height,omitempty"`
+	Width       int    `json:"width,omitempty"`
+	Channels    int    `json:"channels,omitempty"`
+}
+
+// Identify returns d's DataID.
+func Identify(d Dataset) DataID {
+	id := DataID{Samples: d.Len()}
+	if p, ok := d.(*Packed); ok {
+		id.Path, id.Bytes = p.r.Path(), p.r.Size()
+		id.Fingerprint = fmt.Sprintf("crc32c:%08x", p.r.Fingerprint())
+		if im := p.r.Schema().Image; im.Fixed {
+			id.Height, id.Width, id.Channels = im.Height, im.Width, im.Channels
+		}
+		return id
+	}
+	if d.Len() > 0 {
+		if s, err := d.Get(0); err == nil {
+			id.Height, id.Width, id.Channels = s.Height, s.Width, s.Channel
+		}
+	}
+	return id
+}
+
+// Same reports whether two DataIDs describe the same data (the path may
+// differ: a moved file is the same data).
+func (a DataID) Same(b DataID) bool {
+	return a.Bytes == b.Bytes && a.Samples == b.Samples && a.Fingerprint == b.Fingerprint &&
+		a.Height == b.Height && a.Width == b.Width && a.Channels == b.Channels
+}
+
+// String describes the data for messages.
+func (a DataID) String() string {
+	s := fmt.Sprintf("%d images", a.Samples)
+	if a.Height > 0 {
+		s += fmt.Sprintf(" of %dx%dx%d", a.Width, a.Height, a.Channels)
+	}
+	if a.Fingerprint != "" {
+		s += fmt.Sprintf(", %d bytes, %s", a.Bytes, a.Fingerprint)
+	}
+	if a.Path != "" {
+		s = a.Path + " (" + s + ")"
+	}
+	return s
+}
+
+// ErrOtherData is wrapped by Fit's error when a resumed model is given data
+// other than the data it was trained on.
+var ErrOtherData = errors.New("not the data the run was trained on")

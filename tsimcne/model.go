@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
+	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/progress"
 	"github.com/tsimcne/tsimcne-go/loader"
 )
@@ -54,6 +56,9 @@ type Model struct {
 	state State
 	size  int
 	feed  feeder // how batches reach the model during Fit
+	// data identifies what the model was trained on (nil before Fit, or
+	// for a checkpoint written before it was recorded).
+	data *DataID
 
 	// Progress receives a progress bar per epoch (nil = silent).
 	Progress io.Writer
@@ -189,13 +194,48 @@ func (m *Model) augmentConfig(size int) augment.Config {
 	return augment.DefaultConfig(size, size)
 }
 
-// Fit trains the model on d, continuing from its State (so a model loaded
-// from a checkpoint resumes). When ctx is cancelled, Fit stops after the
-// step in flight, writes a checkpoint to RunDir (if set) and returns
-// ctx.Err(); Fit on the same model later continues where it stopped.
-func (m *Model) Fit(ctx context.Context, d Dataset) error {
+// SetEpochs changes the epochs per stage of a model that has started
+// training (a resumed run given more, or fewer, epochs). Stages already
+// finished must keep theirs, the stage in progress must keep more than it
+// has done, and the number of stages cannot change. The learning-rate
+// schedule of the unfinished stages follows the new lengths.
+func (m *Model) SetEpochs(epochs []int) error {
+	c := m.cfg
+	c.Epochs = append([]int(nil), epochs...)
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if len(epochs) != len(m.cfg.Epochs) {
+		return fmt.Errorf("epochs %v: the run has %d stage(s); their number cannot change", epochs, len(m.cfg.Epochs))
+	}
 	if m.state.Done {
-		return errors.New("the model is already trained (all stages done)")
+		return fmt.Errorf("epochs %v: the run is complete", epochs)
+	}
+	for s := 0; s < m.state.Stage; s++ {
+		if epochs[s] != m.cfg.Epochs[s] {
+			return fmt.Errorf("epochs %v: stage %d is finished with %d epochs; it cannot change", epochs, s+1, m.cfg.Epochs[s])
+		}
+	}
+	if s := m.state.Stage; epochs[s] <= m.state.Epoch {
+		return fmt.Errorf("epochs %v: stage %d has already trained %d epoch(s); give it more", epochs, s+1, m.state.Epoch)
+	}
+	m.cfg = c
+	return nil
+}
+
+// Data returns the identity of the data the model was trained on (nil
+// before Fit, and for checkpoints written before it was recorded).
+func (m *Model) Data() *DataID { return m.data }
+
+// Prepare checks that the model can train on d and builds its network: the
+// view size, the data's identity (a model that has trained refuses other
+// data, wrapping ErrOtherData), and that a batch fits in the training
+// images. Fit calls it; calling it first finds bad settings before anything
+// is written.
+func (m *Model) Prepare(d Dataset) error {
+	id := Identify(d)
+	if m.data != nil && !m.data.Same(id) {
+		return fmt.Errorf("%w: it was trained on %v; this is %v", ErrOtherData, m.data, id)
 	}
 	size, err := m.viewSize(d)
 	if err != nil {
@@ -204,6 +244,35 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 	if err := m.build(size); err != nil {
 		return err
 	}
+	n := d.Len()
+	if m.cfg.TrainSubset > 0 && m.cfg.TrainSubset < n {
+		n = m.cfg.TrainSubset
+	}
+	if m.cfg.BatchSize > n {
+		return fmt.Errorf("batch size %d is larger than the %d training images: every step would see fewer images than the learning rate is scaled for; lower the batch size", m.cfg.BatchSize, n)
+	}
+	if m.data == nil {
+		m.data = &id
+	} else {
+		m.data.Path = id.Path // the same data, perhaps moved
+	}
+	return nil
+}
+
+// Fit trains the model on d, continuing from its State (so a model loaded
+// from a checkpoint resumes). When ctx is cancelled, Fit stops after the
+// step in flight, writes a checkpoint to RunDir (if set) and returns
+// ctx.Err(); Fit on the same model later continues where it stopped. A
+// loss that turns NaN or infinite stops training with an error, before it
+// reaches a checkpoint.
+func (m *Model) Fit(ctx context.Context, d Dataset) error {
+	if m.state.Done {
+		return errors.New("the model is already trained (all stages done)")
+	}
+	if err := m.Prepare(d); err != nil {
+		return err
+	}
+	size := m.size
 	train := trainSubset(d, m.cfg.TrainSubset, m.cfg.Seed)
 	lopt := loader.Options{
 		BatchSize: m.cfg.BatchSize, Views: 2, Workers: m.cfg.Workers,
@@ -231,11 +300,21 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		if err := m.trimMetrics(); err != nil {
 			return err
 		}
+		// Temporary files of a process killed while writing a checkpoint.
+		atomicfile.RemoveStaleDir(m.RunDir)
 	}
 	m.net.Reserve(2 * lopt.BatchSize)
 
 	for m.state.Stage < m.cfg.Stages() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		s := m.state.Stage
+		if m.cfg.Epochs[s] <= 0 {
+			// Validate refuses these; a stage without epochs would never
+			// advance.
+			return fmt.Errorf("stage %d has %d epochs", s+1, m.cfg.Epochs[s])
+		}
 		if m.state.Epoch == 0 && m.state.Pos == 0 && s > 0 {
 			if err := m.tr.StartStage(s+1, m.cfg.StageOutDim(s)); err != nil {
 				return err
@@ -287,7 +366,19 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 	bar.Set(int64(st.Pos), 0)
 	start := time.Now()
 	startPos := st.Pos
+	// A loss that turns NaN or infinite stops the epoch before anything
+	// reaches a checkpoint. On the GPU a step's loss arrives one step late,
+	// so the error names the position reached, not the exact step.
+	var diverged error
 	account := func(loss float64) {
+		if diverged != nil {
+			return
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			diverged = fmt.Errorf("%w: stage %d epoch %d: the loss is %v by image %d of the epoch (learning rate %.3g); the last checkpoint is kept; try a lower learning rate",
+				ErrDiverged, st.Stage+1, st.Epoch+1, loss, st.Pos, lr)
+			return
+		}
 		st.LossSum += loss
 		st.Steps++
 		bar.SetExtra(fmt.Sprintf("loss %.4f lr %.3g", st.LossSum/float64(st.Steps), lr))
@@ -297,6 +388,9 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 			bar.Finish()
 			if err := m.feed.flush(account); err != nil {
 				return err
+			}
+			if diverged != nil {
+				return diverged
 			}
 			cause := ctx.Err()
 			if cause == nil {
@@ -323,10 +417,18 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 		if err != nil {
 			return err
 		}
+		if diverged != nil {
+			bar.Finish()
+			return diverged
+		}
 		bar.Set(int64(st.Pos), 0)
 	}
 	if err := m.feed.flush(account); err != nil {
 		return err
+	}
+	if diverged != nil {
+		bar.Finish()
+		return diverged
 	}
 	bar.Finish()
 	secs := time.Since(start).Seconds()
@@ -349,25 +451,44 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 	return nil
 }
 
+// ErrDiverged is wrapped by Fit's error when the loss stops being finite.
+var ErrDiverged = errors.New("training diverged")
+
 // checkpointMeta is what a checkpoint stores besides the weights.
 type checkpointMeta struct {
-	Config Config `json:"config"`
-	State  State  `json:"state"`
+	Config Config  `json:"config"`
+	State  State   `json:"state"`
+	Data   *DataID `json:"data,omitempty"`
 }
 
+// Checkpoint file names in a run directory: the latest, and the one before
+// it, kept so that a checkpoint damaged on disk is never the only one.
+const (
+	CheckpointFile     = "checkpoint.safetensors"
+	PrevCheckpointFile = "checkpoint.prev.safetensors"
+)
+
 // checkpoint writes RunDir/checkpoint.safetensors and, when extra is set,
-// a copy under that name. Without a RunDir it does nothing.
+// a copy under that name. Without a RunDir it does nothing. The checkpoint
+// it replaces becomes checkpoint.prev.safetensors if it verifies (so a
+// damaged one never displaces a good one); each step is an atomic rename
+// or link, so at every moment checkpoint.safetensors is a complete file.
 func (m *Model) checkpoint(extra string) error {
 	if m.RunDir == "" {
 		return nil
 	}
-	if err := m.Save(filepath.Join(m.RunDir, "checkpoint.safetensors")); err != nil {
-		return err
-	}
+	// The stage file first: a run killed between the two resumes from the
+	// older checkpoint and writes both again.
 	if extra != "" {
-		return m.Save(filepath.Join(m.RunDir, extra))
+		if err := m.Save(filepath.Join(m.RunDir, extra)); err != nil {
+			return err
+		}
 	}
-	return nil
+	cur := filepath.Join(m.RunDir, CheckpointFile)
+	if err := rotate(cur, filepath.Join(m.RunDir, PrevCheckpointFile)); err != nil {
+		m.Logf("warning: %v", err)
+	}
+	return m.Save(cur)
 }
 
 // Save writes the model, its optimiser state, its configuration and its
@@ -377,7 +498,7 @@ func (m *Model) Save(path string) error {
 	if m.net == nil {
 		return errors.New("save: the model has not been built (call Fit first)")
 	}
-	js, err := json.Marshal(checkpointMeta{Config: m.cfg, State: m.state})
+	js, err := json.Marshal(checkpointMeta{Config: m.cfg, State: m.state, Data: m.data})
 	if err != nil {
 		return err
 	}
@@ -426,7 +547,7 @@ func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error)
 	if err := json.Unmarshal(meta.Config, &cm); err != nil || len(cm.Config.Epochs) == 0 {
 		return nil, fmt.Errorf("%s: not a tsimcne run checkpoint (no configuration in its metadata)", path)
 	}
-	m.cfg, m.state = cm.Config.Defaults(), cm.State
+	m.cfg, m.state, m.data = cm.Config.Defaults(), cm.State, cm.Data
 	if o.Device != "" {
 		m.cfg.Device = o.Device
 	}
@@ -459,4 +580,27 @@ func readConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: not a tsimcne run checkpoint (no configuration in its metadata)", path)
 	}
 	return cm.Config, nil
+}
+
+// rotate makes prev a hard link to cur's file when cur verifies (through a
+// temporary name renamed over prev, so prev is always whole). A missing cur
+// is no error; a damaged one is reported and left out of the rotation.
+func rotate(cur, prev string) error {
+	if _, err := os.Stat(cur); err != nil {
+		return nil
+	}
+	if _, _, err := safetensors.Read(cur); err != nil {
+		return fmt.Errorf("not keeping %s as the previous checkpoint: %w", cur, err)
+	}
+	dir, base := filepath.Split(prev)
+	tmp := filepath.Join(dir, "."+base+".link.tmp") // a leftover is removed as stale
+	os.Remove(tmp)
+	if err := os.Link(cur, tmp); err != nil {
+		return fmt.Errorf("keep the previous checkpoint: %w", err)
+	}
+	if err := os.Rename(tmp, prev); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("keep the previous checkpoint: %w", err)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/tsimcne/tsimcne-go/internal/progress"
 	"github.com/tsimcne/tsimcne-go/loader"
@@ -127,6 +128,21 @@ func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*
 	}
 	if done != n {
 		return nil, fmt.Errorf("transform: embedded %d of %d images", done, n)
+	}
+	bad, first := 0, -1
+	for i := range n {
+		for _, v := range e.Y[i*e.Dim : (i+1)*e.Dim] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				if first < 0 {
+					first = i
+				}
+				bad++
+				break
+			}
+		}
+	}
+	if bad > 0 {
+		return nil, fmt.Errorf("transform: %d of %d images map to NaN or infinite coordinates (the first is image %d): the model's outputs are not finite", bad, n, first)
 	}
 	return e, nil
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/loader"
 )
 
@@ -213,5 +216,67 @@ func TestTrainSubsetIsSeededAndSorted(t *testing.T) {
 	}
 	if trainSubset(d, 0, 1) != Dataset(d) || trainSubset(d, 100, 1) != Dataset(d) {
 		t.Fatal("k = 0 or k ≥ n should return the dataset itself")
+	}
+}
+
+// TestDivergedLossStops: a loss that turns NaN stops Fit with ErrDiverged
+// before any checkpoint holds the NaN weights (issue 16).
+func TestDivergedLossStops(t *testing.T) {
+	m, err := New(smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := blobs(64)
+	if err := m.Prepare(d); err != nil {
+		t.Fatal(err)
+	}
+	sd := m.Net().StateDict()
+	for name, v := range sd {
+		if v.DType == "F32" && strings.HasSuffix(name, "weight") {
+			f, _ := v.Float32s()
+			for i := range f {
+				f[i] = float32(math.NaN())
+			}
+			sd[name] = safetensors.F32(f, v.Shape...)
+		}
+	}
+	if err := m.Net().LoadStateDict(sd, true); err != nil {
+		t.Fatal(err)
+	}
+	m.RunDir = t.TempDir()
+	err = m.Fit(t.Context(), d)
+	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "stage 1 epoch 1") {
+		t.Fatalf("Fit with NaN weights: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(m.RunDir, CheckpointFile)); err == nil {
+		t.Fatal("a checkpoint was written with NaN weights")
+	}
+}
+
+// TestPrepareRefusesOtherData: a model that has trained refuses other data
+// (ErrOtherData) and a batch larger than the data; SetEpochs keeps
+// finished stages.
+func TestPrepareRefusesOtherData(t *testing.T) {
+	m, err := New(smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Prepare(blobs(10)); err == nil || !strings.Contains(err.Error(), "batch size 16") {
+		t.Fatalf("batch 16 on 10 images: %v", err)
+	}
+	if err := m.Prepare(blobs(64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Prepare(blobs(65)); !errors.Is(err, ErrOtherData) {
+		t.Fatalf("65 images after 64: %v", err)
+	}
+	if err := m.SetEpochs([]int{2, 1}); err == nil {
+		t.Fatal("SetEpochs changed the number of stages")
+	}
+	if err := m.SetEpochs([]int{3, 0, 1}); err == nil {
+		t.Fatal("SetEpochs accepted a stage of 0 epochs")
+	}
+	if err := m.SetEpochs([]int{3, 2, 1}); err != nil || m.Config().Epochs[0] != 3 {
+		t.Fatalf("SetEpochs before training: %v", err)
 	}
 }

@@ -10,8 +10,10 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/embedio"
 	"github.com/tsimcne/tsimcne-go/format"
+	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/internal/mpi"
 	"github.com/tsimcne/tsimcne-go/internal/sampleimg"
@@ -36,6 +39,7 @@ type flags struct {
 	out, plotPath, device   string
 	thumbsPath              string
 	features, quiet, noKNN  bool
+	otherShape              bool
 	threads, workers, batch int
 }
 
@@ -64,6 +68,7 @@ func newRoot() *cobra.Command {
 	fl.IntVar(&f.workers, "workers", 0, "loader goroutines (default: as trained)")
 	fl.IntVar(&f.batch, "batch", 0, "images per forward pass (default: twice the training batch)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
+	fl.BoolVar(&f.otherShape, "allow-other-shape", false, "embed data whose image size or channels differ from the training data's (resized and converted)")
 	c.MarkFlagRequired("output")
 	return c
 }
@@ -88,9 +93,27 @@ func runJob(cmd *cobra.Command, model, data string, f *flags, j *mpi.Job) error 
 	if j.Size() > 1 {
 		logf("mpi: embedding on %d ranks", j.Size())
 	}
+	for _, v := range []struct {
+		name string
+		val  int
+	}{{"batch", f.batch}, {"threads", f.threads}, {"workers", f.workers}} {
+		if v.val < 0 {
+			return fmt.Errorf("--%s %d: want a positive number (or 0 for the default)", v.name, v.val)
+		}
+	}
 	ckpt, runDir := model, ""
 	if st, err := os.Stat(model); err == nil && st.IsDir() {
-		runDir, ckpt = model, filepath.Join(model, "checkpoint.safetensors")
+		runDir, ckpt = model, filepath.Join(model, tsimcne.CheckpointFile)
+	}
+	if err := checkArgs(model, ckpt, data); err != nil {
+		return err
+	}
+	lossPath := ""
+	if f.plotPath != "" && runDir != "" {
+		lossPath = strings.TrimSuffix(f.plotPath, filepath.Ext(f.plotPath)) + "-loss.png"
+	}
+	if err := checkOutputs(f, lossPath, ckpt, data, runDir); err != nil {
+		return err
 	}
 	m, err := tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: f.device, Threads: f.threads, Workers: f.workers}, logf)
 	if err != nil {
@@ -104,6 +127,9 @@ func runJob(cmd *cobra.Command, model, data string, f *flags, j *mpi.Job) error 
 		return err
 	}
 	defer ds.Close()
+	if err := checkShape(m, ds, data, f.otherShape); err != nil {
+		return err
+	}
 	if !f.quiet && j.Writer() {
 		m.Progress = stderr
 	}
@@ -167,8 +193,7 @@ func runJob(cmd *cobra.Command, model, data string, f *flags, j *mpi.Job) error 
 				return err
 			}
 			fmt.Fprintf(stdout, "map -> %s\n", f.plotPath)
-			if runDir != "" {
-				lossPath := strings.TrimSuffix(f.plotPath, filepath.Ext(f.plotPath)) + "-loss.png"
+			if lossPath != "" {
 				if err := tsimcne.LossPlot(runDir, cfg, lossPath); err != nil {
 					logf("loss plot: %v", err)
 				} else {
@@ -195,6 +220,114 @@ func thumbFigure(path string, r *format.Reader, emb *tsimcne.Embedding, data str
 	}
 	title := fmt.Sprintf("t-SimCNE map of %s (%d images)", filepath.Base(data), emb.N)
 	return plot.ThumbnailFigure(path, emb.Y, emb.Labels, emb.Classes, thumb, plot.ThumbnailOptions{Title: title})
+}
+
+// checkArgs catches swapped arguments (a packed file given as the model, a
+// run directory or checkpoint as the data) before their parsers would
+// report something obscure about the wrong file.
+func checkArgs(model, ckpt, data string) error {
+	if isPacked(model) {
+		return fmt.Errorf("RUN_DIR|CHECKPOINT %s is a packed dataset, not a model: the arguments are swapped? usage: embed RUN_DIR|CHECKPOINT DATA -o OUT", model)
+	}
+	if st, err := os.Stat(data); err == nil && st.IsDir() {
+		if _, err := os.Stat(filepath.Join(data, tsimcne.CheckpointFile)); err == nil {
+			return fmt.Errorf("DATA %s is a run directory, not a packed dataset: the arguments are swapped? usage: embed RUN_DIR|CHECKPOINT DATA -o OUT", data)
+		}
+		return fmt.Errorf("DATA %s is a directory; give the packed dataset file (see pack)", data)
+	}
+	if !isPacked(data) && isSafetensors(data) {
+		return fmt.Errorf("DATA %s is a checkpoint, not a packed dataset: the arguments are swapped? usage: embed RUN_DIR|CHECKPOINT DATA -o OUT", data)
+	}
+	if _, err := os.Stat(ckpt); err != nil {
+		if model != ckpt {
+			return fmt.Errorf("RUN_DIR %s holds no %s: not a run directory, or its training has not written a checkpoint yet", model, tsimcne.CheckpointFile)
+		}
+		return fmt.Errorf("CHECKPOINT: %w", err)
+	}
+	return nil
+}
+
+// checkOutputs refuses outputs that would replace an input (the checkpoint,
+// the data, the run's metrics) or each other.
+func checkOutputs(f *flags, lossPath, ckpt, data, runDir string) error {
+	inputs := []string{ckpt, data}
+	if runDir != "" {
+		inputs = append(inputs, filepath.Join(runDir, tsimcne.MetricsFile), filepath.Join(runDir, "config.json"))
+	}
+	outs := []struct{ what, path string }{{"-o", f.out}, {"--plot", f.plotPath}, {"--thumbs", f.thumbsPath}, {"the loss plot", lossPath}}
+	for i, o := range outs {
+		if o.path == "" {
+			continue
+		}
+		if err := atomicfile.CheckNotInput(o.what, o.path, inputs...); err != nil {
+			return err
+		}
+		for _, p := range outs[:i] {
+			if p.path != "" && (filepath.Clean(p.path) == filepath.Clean(o.path) || atomicfile.SameFile(p.path, o.path)) {
+				return fmt.Errorf("%s %s and %s %s are the same file; give each output its own name", p.what, p.path, o.what, o.path)
+			}
+		}
+	}
+	return nil
+}
+
+// checkShape refuses data whose images differ in size or channels from the
+// data the model was trained on, unless allowed: the model would see
+// resized or converted images it never learnt, with no word said.
+func checkShape(m *tsimcne.Model, ds *tsimcne.Packed, data string, allow bool) error {
+	trained := m.Data()
+	if trained == nil || trained.Height == 0 {
+		return nil // a checkpoint from before the data was recorded
+	}
+	id := tsimcne.Identify(ds)
+	if id.Height == trained.Height && id.Width == trained.Width && id.Channels == trained.Channels {
+		return nil
+	}
+	have := "images of different sizes"
+	if id.Height > 0 {
+		have = fmt.Sprintf("%dx%dx%d images", id.Width, id.Height, id.Channels)
+	}
+	msg := fmt.Sprintf("DATA %s holds %s; the model was trained on %dx%dx%d images (%s)", data, have,
+		trained.Width, trained.Height, trained.Channels, trained.Path)
+	if !allow {
+		return fmt.Errorf("%s: add --allow-other-shape to embed it anyway (resized and converted)", msg)
+	}
+	fmt.Fprintf(os.Stderr, "warning: %s; embedding it resized and converted (--allow-other-shape)\n", msg)
+	return nil
+}
+
+// isPacked reports whether path starts with the packed-file magic.
+func isPacked(path string) bool {
+	return hasPrefix(path, func(b []byte) bool { return string(b) == format.Magic })
+}
+
+// isSafetensors reports whether path looks like a safetensors file: a
+// little-endian header length that fits, then '{'.
+func isSafetensors(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 9)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && binary.LittleEndian.Uint64(b) < uint64(st.Size()) && b[8] == '{'
+}
+
+func hasPrefix(path string, ok func([]byte) bool) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, len(format.Magic))
+	if _, err := io.ReadFull(f, b); err != nil {
+		return false
+	}
+	return ok(b)
 }
 
 func hasLabels(e *tsimcne.Embedding) bool {

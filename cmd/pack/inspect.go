@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/png"
 	"io"
@@ -158,9 +159,15 @@ func newVerify() *cobra.Command {
 					bar.Set(int64(done), 0)
 				}
 			}
-			err := format.VerifyFile(args[0], prog)
+			err := format.VerifyFileContext(cmd.Context(), args[0], prog)
 			if bar != nil {
 				bar.Finish()
+			}
+			var de *format.DamageError
+			if err != nil && !errors.As(err, &de) {
+				// Not damage: the file cannot be opened (missing, a
+				// directory, no permission), or the check was interrupted.
+				return err
 			}
 			if err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "pack verify: %s is DAMAGED:\n", args[0])
@@ -188,6 +195,9 @@ func newGet() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("INDEX %q: not an integer", args[1])
 			}
+			if idx < 0 {
+				return fmt.Errorf("INDEX %d: samples are numbered from 0", idx)
+			}
 			r, err := format.Open(args[0], nil)
 			if err != nil {
 				return err
@@ -203,6 +213,9 @@ func newGet() *cobra.Command {
 			}
 			if out == "" {
 				out = fmt.Sprintf("sample-%d.png", idx)
+			}
+			if err := atomicfile.CheckNotInput("-o", out, args[0]); err != nil {
+				return err
 			}
 			if err := atomicfile.Write(out, 0o644, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 				return err
@@ -224,5 +237,16 @@ func newGet() *cobra.Command {
 		},
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "PNG file to write (default sample-INDEX.png)")
+	// A negative INDEX looks like a flag to the parser; say what is wrong
+	// with it instead of "unknown shorthand flag".
+	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		msg := err.Error()
+		if i := strings.LastIndex(msg, " in -"); i >= 0 && strings.HasPrefix(msg, "unknown shorthand flag") {
+			if a := msg[i+4:]; strings.Trim(a[1:], "0123456789") == "" {
+				return fmt.Errorf("INDEX %s: samples are numbered from 0 (a negative number is no index)", a)
+			}
+		}
+		return err
+	})
 	return c
 }

@@ -8,7 +8,10 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -137,6 +140,9 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 	if f.commitEvery < 0 {
 		return fmt.Errorf("--commit-every %d: want a positive number of samples", f.commitEvery)
 	}
+	if f.workers < 0 {
+		return fmt.Errorf("--workers %d: want a positive number (or 0 for one per CPU)", f.workers)
+	}
 	chunk, err := parseSize(f.chunkSize)
 	if err != nil {
 		return fmt.Errorf("--chunk-size: %w", err)
@@ -153,6 +159,9 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 	}
 	if st, err := os.Stat(f.out); err == nil && st.IsDir() {
 		return fmt.Errorf("-o %s: is a directory; give the packed file's name", f.out)
+	}
+	if err := checkOutNotSource(f.out, args); err != nil {
+		return err
 	}
 	ds, err := source.Open(args, opt)
 	if err != nil {
@@ -206,6 +215,53 @@ func runPack(cmd *cobra.Command, args []string, f *packFlags) error {
 		}
 	}
 	return nil
+}
+
+// checkOutNotSource refuses an output that already exists and is one of
+// the source's files (by identity, so links and other spellings count): a
+// mix-up such as `pack DIR -o DIR/train-images-idx3-ubyte.gz` must never
+// replace the data it reads. An existing packed file is no source file
+// (no source kind reads one), so it may be replaced without a search.
+func checkOutNotSource(out string, sources []string) error {
+	so, err := os.Stat(out)
+	if err != nil || !so.Mode().IsRegular() {
+		return nil
+	}
+	if isPacked(out) {
+		return nil
+	}
+	for _, src := range sources {
+		found := ""
+		filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || found != "" {
+				return filepath.SkipAll
+			}
+			if d.IsDir() && d.Name() != "." && strings.HasPrefix(d.Name(), ".") && p != src {
+				return filepath.SkipDir
+			}
+			if si, err := os.Stat(p); err == nil && !si.IsDir() && os.SameFile(so, si) {
+				found = p
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if found != "" {
+			return fmt.Errorf("-o %s is the source file %s: refusing to overwrite an input; nothing was written (choose another output)", out, found)
+		}
+	}
+	return nil
+}
+
+// isPacked reports whether path starts with the packed-file magic.
+func isPacked(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, len(format.Magic))
+	_, err = io.ReadFull(f, b)
+	return err == nil && string(b) == format.Magic
 }
 
 func humanBytes(n int64) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsimcne/tsimcne-go/augment"
+	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/internal/mpi"
@@ -37,7 +38,7 @@ type flags struct {
 	batch, outDim, pretrainDim, workers, threads      int
 	imageSize, subset, every                          int
 	seed                                              uint64
-	resume, quiet, localBN                            bool
+	resume, quiet, changeEpochs, localBN              bool
 	scaleMin, flipP                                   float64
 }
 
@@ -63,7 +64,8 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	}
 	fl := c.Flags()
 	fl.StringVarP(&f.out, "output", "o", "", "run directory (checkpoints, metrics, plots); required unless --resume")
-	fl.BoolVar(&f.resume, "resume", false, "continue the run in the directory given with -o")
+	fl.BoolVar(&f.resume, "resume", false, "continue the run in the directory given with -o (training flags given with it must match the run's)")
+	fl.BoolVar(&f.changeEpochs, "change-epochs", false, "with --resume: accept a different --epochs (finished stages keep theirs)")
 	fl.StringVar(&f.epochs, "epochs", "1000,50,450", "epochs per stage (one value: stage 1 only)")
 	fl.IntVar(&f.batch, "batch", 512, "images per step (each gives two views)")
 	fl.IntVar(&f.outDim, "out-dim", 2, "dimension of the final map")
@@ -110,16 +112,33 @@ func parseFloats(name, s string) ([]float64, error) {
 	return out, nil
 }
 
-// configFrom turns the flags into a Config.
+// configFrom turns the flags into a Config. Values that Config would read
+// as "default" (a batch of 0) are refused here, naming the flag, instead of
+// being replaced silently.
 func configFrom(f *flags) (tsimcne.Config, error) {
 	c := tsimcne.Config{
 		BatchSize: f.batch, OutDim: f.outDim, PretrainOutDim: f.pretrainDim, Metric: f.metric,
 		Backbone: f.backbone, Seed: f.seed, Workers: f.workers, Threads: f.threads, Device: f.device,
 		ImageSize: f.imageSize, TrainSubset: f.subset, CheckpointEvery: f.every,
 	}
+	for _, v := range []struct {
+		name     string
+		val, min int
+	}{{"batch", f.batch, 2}, {"out-dim", f.outDim, 1}, {"pretrain-out-dim", f.pretrainDim, 1},
+		{"image-size", f.imageSize, 0}, {"train-subset", f.subset, 0}, {"checkpoint-every", f.every, 0},
+		{"workers", f.workers, 0}, {"threads", f.threads, 0}} {
+		if v.val < v.min {
+			return c, fmt.Errorf("--%s %d: want at least %d", v.name, v.val, v.min)
+		}
+	}
 	var err error
 	if c.Epochs, err = parseInts("epochs", f.epochs); err != nil {
 		return c, err
+	}
+	for i, e := range c.Epochs {
+		if e < 1 {
+			return c, fmt.Errorf("--epochs %s: stage %d has %d epochs; every stage needs at least one (one value trains stage 1 only)", f.epochs, i+1, e)
+		}
 	}
 	if f.lr != "auto" {
 		if c.LR, err = parseFloats("lr", f.lr); err != nil {
@@ -145,6 +164,28 @@ func configFrom(f *flags) (tsimcne.Config, error) {
 	}
 	c = c.Defaults()
 	return c, c.Validate()
+}
+
+// outputs are the files train writes in the run directory besides the
+// stageN checkpoints.
+var outputs = []string{"config.json", tsimcne.MetricsFile, tsimcne.CheckpointFile, tsimcne.PrevCheckpointFile, "loss.png"}
+
+// lockFile keeps two trainings out of one run directory.
+const lockFile = ".lock"
+
+// checkNotOutput refuses a DATA that is one of the files train writes in
+// runDir (by identity: links count).
+func checkNotOutput(runDir, data string, stages int) error {
+	names := append([]string(nil), outputs...)
+	for s := 1; s <= max(stages, 3); s++ {
+		names = append(names, fmt.Sprintf("stage%d.safetensors", s))
+	}
+	for _, n := range names {
+		if err := atomicfile.CheckNotInput("-o", filepath.Join(runDir, n), data); err != nil {
+			return fmt.Errorf("DATA %s is the run's own %s: refusing to overwrite an input; choose another run directory", data, n)
+		}
+	}
+	return nil
 }
 
 func run(cmd *cobra.Command, data string, f *flags) error {
@@ -174,6 +215,17 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 	if runDir == "" {
 		return errors.New("-o RUN_DIR is required")
 	}
+	if f.changeEpochs && !f.resume {
+		return errors.New("--change-epochs is for --resume: it lets a resumed run take a different --epochs")
+	}
+	// Flags are checked before anything is opened or written.
+	cfg, err := configFrom(f)
+	if err != nil {
+		return err
+	}
+	if err := checkNotOutput(runDir, data, len(cfg.Epochs)); err != nil {
+		return err
+	}
 	ds, err := tsimcne.OpenPacked(data, 0)
 	if err != nil {
 		return err
@@ -185,35 +237,77 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 	}
 
 	var m *tsimcne.Model
-	ckpt := filepath.Join(runDir, "checkpoint.safetensors")
+	ckpt := filepath.Join(runDir, tsimcne.CheckpointFile)
 	if f.resume {
+		if st, err := os.Stat(runDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("resume: %s is not a run directory", runDir)
+		}
+		if j.Writer() {
+			unlock, err := atomicfile.Lock(filepath.Join(runDir, lockFile))
+			if err != nil {
+				return fmt.Errorf("resume: %w (another train is running there)", err)
+			}
+			defer unlock()
+		}
 		m, err = tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: f.device, Threads: f.threads, Workers: f.workers}, logf)
 		if err != nil {
-			return fmt.Errorf("resume: %w", err)
+			return resumeLoadError(runDir, ckpt, err)
 		}
 		st := m.State()
 		if st.Done {
 			logf("%s: the run is already complete", runDir)
 			return nil
 		}
+		if err := checkResumeFlags(cmd, f, cfg, m); err != nil {
+			return err
+		}
+		if m.Data() == nil {
+			logf("warning: %s was written before checkpoints recorded their data; cannot check that %s is the same data", ckpt, data)
+		}
+		if err := m.Prepare(ds); err != nil {
+			if errors.Is(err, tsimcne.ErrOtherData) {
+				return fmt.Errorf("resume: DATA %s is %w; give the data the run started with", data, err)
+			}
+			return fmt.Errorf("resume: %w", err)
+		}
+		if j.Writer() {
+			if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
+				return err
+			}
+		}
 		logf("resuming %s at stage %d, epoch %d (image %d of the epoch)", runDir, st.Stage+1, st.Epoch, st.Pos)
 	} else {
 		if _, err := os.Stat(ckpt); err == nil {
 			return fmt.Errorf("%s already holds a run; use --resume to continue it or choose another directory", runDir)
 		}
-		cfg, err := configFrom(f)
-		if err != nil {
-			return err
-		}
 		if m, err = tsimcne.New(cfg); err != nil {
 			return err
 		}
 		m.Logf = logf
+		if err := checkBatch(f, cfg, ds); err != nil {
+			return err
+		}
+		// The network is built before the run directory is touched, so
+		// that settings the data cannot take leave nothing behind.
+		if err := m.Prepare(ds); err != nil {
+			if f.imageSize != 0 {
+				return fmt.Errorf("--image-size %d: %w", f.imageSize, err)
+			}
+			return err
+		}
 		if j.Writer() {
 			if err := os.MkdirAll(runDir, 0o755); err != nil {
 				return err
 			}
-			if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data}); err != nil {
+			unlock, err := atomicfile.Lock(filepath.Join(runDir, lockFile))
+			if err != nil {
+				return fmt.Errorf("%w (another train is running there)", err)
+			}
+			defer unlock()
+			if _, err := os.Stat(ckpt); err == nil { // another train got there first
+				return fmt.Errorf("%s already holds a run; use --resume to continue it or choose another directory", runDir)
+			}
+			if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
 				return err
 			}
 		}
@@ -244,12 +338,116 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 		return err
 	}
 	if err != nil {
+		if _, _, serr := safetensors.Read(ckpt); serr == nil {
+			return fmt.Errorf("%w\nthe last checkpoint %s is intact; once the cause is fixed, continue with: train --resume -o %s %s",
+				err, ckpt, runDir, data)
+		}
 		return err
 	}
 	if !j.Writer() {
 		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %s: checkpoint %s (backend %s)\n", runDir, ckpt, m.BackendName())
+	return nil
+}
+
+// checkBatch refuses a batch larger than the training images, naming the
+// flags that decide both.
+func checkBatch(f *flags, cfg tsimcne.Config, ds *tsimcne.Packed) error {
+	n, from := ds.Len(), "DATA's"
+	if cfg.TrainSubset > 0 && cfg.TrainSubset < n {
+		n, from = cfg.TrainSubset, "--train-subset's"
+	}
+	if cfg.BatchSize > n {
+		return fmt.Errorf("--batch %d is larger than %s %d training images: the learning rate would be scaled for a batch that never happens; lower --batch", cfg.BatchSize, from, n)
+	}
+	return nil
+}
+
+// resumeLoadError explains a checkpoint that cannot be resumed from, and
+// points to the previous one when that one is intact.
+func resumeLoadError(runDir, ckpt string, err error) error {
+	if !errors.Is(err, safetensors.ErrDamaged) {
+		return fmt.Errorf("resume: %w", err)
+	}
+	prev := filepath.Join(runDir, tsimcne.PrevCheckpointFile)
+	if _, perr := tsimcne.Load(prev, tsimcne.LoadOptions{Device: "cpu", Threads: 1}, nil); perr == nil {
+		return fmt.Errorf("resume: %s is damaged: %w\nthe previous checkpoint %s is intact; to continue from it: mv %s %s", ckpt, err, prev, prev, ckpt)
+	}
+	return fmt.Errorf("resume: %s is damaged and there is no intact previous checkpoint: %w", ckpt, err)
+}
+
+// resumeChecked are the training flags a resumed run must not change, with
+// how to read each from a configuration.
+var resumeChecked = []struct {
+	flag string
+	val  func(c tsimcne.Config, size int) string
+}{
+	{"batch", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.BatchSize) }},
+	{"out-dim", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.OutDim) }},
+	{"pretrain-out-dim", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.PretrainOutDim) }},
+	{"metric", func(c tsimcne.Config, _ int) string { return c.Metric }},
+	{"backbone", func(c tsimcne.Config, _ int) string { return c.Backbone }},
+	{"seed", func(c tsimcne.Config, _ int) string { return strconv.FormatUint(c.Seed, 10) }},
+	{"train-subset", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.TrainSubset) }},
+	{"image-size", func(c tsimcne.Config, size int) string {
+		if c.ImageSize == 0 && size > 0 {
+			return strconv.Itoa(size)
+		}
+		return strconv.Itoa(c.ImageSize)
+	}},
+	{"lr", func(c tsimcne.Config, _ int) string { return fmt.Sprint(c.LR) }},
+	{"warmup", func(c tsimcne.Config, _ int) string { return fmt.Sprint(c.Warmup) }},
+	{"crop-scale-min", func(c tsimcne.Config, _ int) string { return fmt.Sprint(augmentOf(c).ScaleMin) }},
+	{"flip-p", func(c tsimcne.Config, _ int) string { return fmt.Sprint(augmentOf(c).FlipP) }},
+	{"checkpoint-every", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.CheckpointEvery) }},
+	{"epochs", func(c tsimcne.Config, _ int) string { return fmt.Sprint(c.Epochs) }},
+}
+
+func augmentOf(c tsimcne.Config) augment.Config {
+	if c.Augment != nil {
+		return *c.Augment
+	}
+	return augment.DefaultConfig(32, 32)
+}
+
+// checkResumeFlags refuses training flags given with --resume that differ
+// from the run's: a resumed run continues the run it was, or it is a
+// different run. --epochs may change with --change-epochs.
+func checkResumeFlags(cmd *cobra.Command, f *flags, given tsimcne.Config, m *tsimcne.Model) error {
+	have := m.Config()
+	size := 0
+	if net := m.Net(); net != nil {
+		size = net.Options().ImageSize
+	}
+	var conflicts []string
+	for _, r := range resumeChecked {
+		if !cmd.Flags().Changed(r.flag) {
+			continue
+		}
+		g, h := r.val(given, 0), r.val(have, size)
+		if r.flag == "image-size" {
+			g = strconv.Itoa(given.ImageSize)
+		}
+		if g == h {
+			continue
+		}
+		if r.flag == "epochs" && f.changeEpochs {
+			if err := m.SetEpochs(given.Epochs); err != nil {
+				return fmt.Errorf("resume: --epochs %s: %w", f.epochs, err)
+			}
+			continue
+		}
+		flagVal := cmd.Flags().Lookup(r.flag).Value.String()
+		msg := fmt.Sprintf("--%s %s (the run has %s)", r.flag, flagVal, h)
+		if r.flag == "epochs" {
+			msg += "; add --change-epochs to change the schedule"
+		}
+		conflicts = append(conflicts, msg)
+	}
+	if len(conflicts) > 0 {
+		return fmt.Errorf("resume: a resumed run keeps the settings it started with; these flags differ: %s", strings.Join(conflicts, "; "))
+	}
 	return nil
 }
 

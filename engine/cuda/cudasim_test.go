@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -237,18 +238,6 @@ func allNaN(v []float32) bool {
 	return true
 }
 
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestSimHostReadWithoutSync: a copy into pinned memory lands when the
 // stream runs; reading the destination before synchronising sees poison
 // (NaN), after synchronising the data.
@@ -269,7 +258,7 @@ func TestSimHostReadWithoutSync(t *testing.T) {
 			if bug && !allNaN(got) {
 				t.Errorf("read before synchronising: want poison, got %v...", got[:3])
 			}
-			if !bug && !equal(got, want) {
+			if !bug && !slices.Equal(got, want) {
 				t.Errorf("read after synchronising: wrong data %v...", got[:3])
 			}
 		})
@@ -299,7 +288,7 @@ func TestSimMissingEvent(t *testing.T) {
 			if bug && !allNaN(got) {
 				t.Errorf("no event between the streams: want unwritten memory (NaN), got %v...", got[:3])
 			}
-			if !bug && !equal(got, want) {
+			if !bug && !slices.Equal(got, want) {
 				t.Errorf("with the event: wrong data %v...", got[:3])
 			}
 		})
@@ -318,7 +307,7 @@ func TestSimLegacyStream(t *testing.T) {
 		s.must(s.d.call("cuMemcpyDtoDAsync", s.d.cuMemcpyDtoDAsync, y, x, uintptr(4*len(want)), 0))
 		got, err := s.download(y, len(want), 0)
 		s.must(err)
-		if flags == 0 && !equal(got, want) {
+		if flags == 0 && !slices.Equal(got, want) {
 			t.Errorf("blocking stream: the legacy stream did not wait for it")
 		}
 		if flags == streamNonBlocking && !allNaN(got) {

@@ -6,13 +6,19 @@
 package safetensors
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 )
 
 // Tensor is one named array.
@@ -139,27 +145,46 @@ func Read(path string) (map[string]Tensor, map[string]string, error) {
 	return t, meta, nil
 }
 
-// Parse decodes a safetensors file held in memory.
+// Parse decodes a safetensors file held in memory. When the metadata holds
+// ChecksumKey, the file's bytes must match it (an error wrapping ErrDamaged
+// otherwise).
 func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
+	t, meta, err := parse(raw)
+	if err != nil && !errors.Is(err, ErrDamaged) {
+		err = fmt.Errorf("%w or not a safetensors file: %v", ErrDamaged, err)
+	}
+	return t, meta, err
+}
+
+func parse(raw []byte) (map[string]Tensor, map[string]string, error) {
 	if len(raw) < 8 {
-		return nil, nil, fmt.Errorf("file of %d bytes is too short", len(raw))
+		return nil, nil, fmt.Errorf("%d bytes is too short", len(raw))
 	}
 	hl := binary.LittleEndian.Uint64(raw)
 	if hl > maxHeader || hl > uint64(len(raw)-8) {
-		return nil, nil, fmt.Errorf("header length %d does not fit the %d-byte file", hl, len(raw))
+		return nil, nil, fmt.Errorf("its first 8 bytes give a header length of %d, beyond the %d-byte file", hl, len(raw))
 	}
 	var header map[string]json.RawMessage
 	if err := json.Unmarshal(raw[8:8+hl], &header); err != nil {
-		return nil, nil, fmt.Errorf("header: %w", err)
+		return nil, nil, fmt.Errorf("the header is not valid JSON: %v", err)
+	}
+	meta := map[string]string{}
+	if msg, ok := header["__metadata__"]; ok {
+		if err := json.Unmarshal(msg, &meta); err != nil {
+			return nil, nil, fmt.Errorf("metadata: %w", err)
+		}
+	}
+	// The checksum first: a damaged file is reported as damaged, whatever
+	// the damage makes of its header.
+	if sum, ok := meta[ChecksumKey]; ok {
+		if err := verifyChecksum(raw, raw[8:8+hl], sum); err != nil {
+			return nil, nil, err
+		}
 	}
 	data := raw[8+hl:]
-	meta := map[string]string{}
 	out := map[string]Tensor{}
 	for name, msg := range header {
 		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &meta); err != nil {
-				return nil, nil, fmt.Errorf("metadata: %w", err)
-			}
 			continue
 		}
 		var e entry
@@ -172,8 +197,8 @@ func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
 		}
 		n := 1
 		for _, s := range e.Shape {
-			if s < 0 {
-				return nil, nil, fmt.Errorf("tensor %q: negative dimension", name)
+			if s < 0 || (s > 0 && n > len(data)/s) {
+				return nil, nil, fmt.Errorf("tensor %q: shape %v does not fit the %d data bytes", name, e.Shape, len(data))
 			}
 			n *= s
 		}
@@ -186,9 +211,85 @@ func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
 	return out, meta, nil
 }
 
+// ChecksumKey is the metadata key of the file's SHA-256 (hex). It covers
+// every byte of the file: the header length, the whole JSON header
+// (names, dtypes, shapes, offsets, every metadata value) and all tensor
+// data, computed with the 64 hex digits of the value itself replaced by
+// '0's. Readers that know nothing of it (PyTorch's safetensors) see one more
+// metadata string.
+const ChecksumKey = "sha256"
+
+// ErrDamaged is wrapped by the errors of a file whose checksum does not
+// match.
+var ErrDamaged = errors.New("damaged")
+
+// checksumField returns the position of the checksum's 64 hex digits in
+// the header, which must hold exactly one `"sha256":"…"` field.
+func checksumField(header []byte, sum string) (int, error) {
+	field := []byte(`"` + ChecksumKey + `":"` + sum + `"`)
+	if len(sum) != 64 || bytes.Count(header, field) != 1 {
+		return 0, fmt.Errorf("%w: malformed %s field in the header", ErrDamaged, ChecksumKey)
+	}
+	return bytes.Index(header, field) + len(ChecksumKey) + 4, nil
+}
+
+// fileSum hashes raw with the 64 bytes at off replaced by '0's.
+func fileSum(raw []byte, off int) string {
+	h := sha256.New()
+	h.Write(raw[:off])
+	h.Write(zeroSum[:])
+	h.Write(raw[off+64:])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var zeroSum = [64]byte{'0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0',
+	'0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0',
+	'0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0',
+	'0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0'}
+
+func verifyChecksum(raw, header []byte, sum string) error {
+	off, err := checksumField(header, sum)
+	if err != nil {
+		return err
+	}
+	off += 8 // header position → file position
+	if got := fileSum(raw, off); got != sum {
+		return fmt.Errorf("%w: SHA-256 %s…, recorded %s…: bytes changed after it was written", ErrDamaged, got[:12], sum[:12])
+	}
+	return nil
+}
+
+// Seal recomputes the checksum of a file held in memory, in place, after
+// its bytes were changed on purpose (tests and fuzzing reach the parsing
+// behind the checksum with it). raw must hold a parseable header with a
+// ChecksumKey field.
+func Seal(raw []byte) error {
+	if len(raw) < 8 {
+		return fmt.Errorf("seal: %d bytes", len(raw))
+	}
+	hl := binary.LittleEndian.Uint64(raw)
+	if hl > maxHeader || hl > uint64(len(raw)-8) {
+		return fmt.Errorf("seal: header length %d", hl)
+	}
+	var header struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(raw[8:8+hl], &header); err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	off, err := checksumField(raw[8:8+hl], header.Meta[ChecksumKey])
+	if err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	copy(raw[8+off:], fileSum(raw, 8+off))
+	return nil
+}
+
 // Write stores the tensors (sorted by name) and metadata atomically: it
 // writes a temporary file in the same directory, syncs it and renames it
-// over path, so a crash never leaves a half-written checkpoint.
+// over path, so a crash never leaves a half-written checkpoint. The
+// metadata gains ChecksumKey, the file's SHA-256, which Read and Parse
+// verify.
 func Write(path string, tensors map[string]Tensor, meta map[string]string) error {
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
@@ -196,9 +297,6 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 	}
 	sort.Strings(names)
 	header := map[string]any{}
-	if len(meta) > 0 {
-		header["__metadata__"] = meta
-	}
 	off := 0
 	for _, n := range names {
 		t := tensors[n]
@@ -216,6 +314,12 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 		header[n] = entry{DType: t.DType, Shape: shape, Offsets: [2]int{off, off + len(t.Data)}}
 		off += len(t.Data)
 	}
+	meta2 := map[string]string{}
+	for k, v := range meta {
+		meta2[k] = v
+	}
+	meta2[ChecksumKey] = string(zeroSum[:])
+	header["__metadata__"] = meta2
 	hb, err := json.Marshal(header)
 	if err != nil {
 		return fmt.Errorf("safetensors: header: %w", err)
@@ -223,39 +327,35 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 	for len(hb)%8 != 0 { // the format recommends 8-byte alignment of the data
 		hb = append(hb, ' ')
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	var lenb [8]byte
+	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hb)))
+	off, err = checksumField(hb, string(zeroSum[:]))
+	if err != nil {
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	h := sha256.New()
+	h.Write(lenb[:])
+	h.Write(hb)
+	for _, n := range names {
+		h.Write(tensors[n].Data)
+	}
+	copy(hb[off:], hex.EncodeToString(h.Sum(nil)))
+
+	f, err := atomicfile.CreateTemp(path)
 	if err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	var lenb [8]byte
-	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hb)))
-	if _, err := f.Write(lenb[:]); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(hb); err != nil {
-		return fail(err)
-	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	bw.Write(lenb[:])
+	bw.Write(hb)
 	for _, n := range names {
-		if _, err := f.Write(tensors[n].Data); err != nil {
-			return fail(err)
-		}
+		bw.Write(tensors[n].Data)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+	if err := bw.Flush(); err != nil {
+		atomicfile.Discard(f)
 		return fmt.Errorf("safetensors: writing %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Commit(f, path); err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil

@@ -15,7 +15,8 @@ import (
 )
 
 // ExitError carries a specific exit status out of a command (for example 2
-// for "the file is damaged" from pack verify).
+// for "the file is damaged" from pack verify). The command has said what
+// happened, so Main prints nothing more for it.
 type ExitError int
 
 func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
@@ -35,13 +36,28 @@ func Status(err error) int {
 }
 
 // Main runs root and exits with Status of its error, which it prints as
-// "name: error" on standard error.
+// "name: error" on standard error (except a bare ExitError, whose command
+// has already explained itself). The first Ctrl-C (or SIGTERM) cancels the
+// command's context, so that it stops cleanly; a second one exits at once
+// with status 130, for a command stuck where it cannot stop.
 func Main(name string, root *cobra.Command) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		cancel()
+		<-sig
+		fmt.Fprintln(os.Stderr, name+": interrupted twice: exiting without cleaning up")
+		os.Exit(130)
+	}()
 	err := root.ExecuteContext(ctx)
-	stop()
+	signal.Stop(sig)
+	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, name+":", err)
+		if _, bare := err.(ExitError); !bare {
+			fmt.Fprintln(os.Stderr, name+":", err)
+		}
 		os.Exit(Status(err))
 	}
 }
