@@ -113,14 +113,17 @@ func fingerprint(d Dataset) ([]byte, error) {
 	return h.Sum(out), nil
 }
 
-// localPos is this rank's position in its order for State.Pos global
-// images into the epoch (a multiple of the global batch).
+// localPos is this rank's position in its order (loader BatchShards) for
+// State.Pos global images into the epoch: k whole global batches, plus this
+// rank's share of a last, shorter one when the epoch was stopped after it.
 func (m *Model) localPos(pos int) int {
-	_, size := m.ranks()
+	rank, size := m.ranks()
 	if size <= 1 {
 		return pos
 	}
-	return pos / m.cfg.BatchSize * (m.cfg.BatchSize / size)
+	B := m.cfg.BatchSize
+	k, rem := pos/B, pos%B
+	return k*(B/size) + (rank+1)*rem/size - rank*rem/size
 }
 
 // stepImages is the number of images (of all ranks) in the step starting

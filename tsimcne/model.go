@@ -306,8 +306,11 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 	m.net.Reserve(2 * lopt.BatchSize)
 
 	for m.state.Stage < m.cfg.Stages() {
-		if err := ctx.Err(); err != nil {
-			return err
+		if m.stopAgreed(ctx) { // all ranks stop here together
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return context.Canceled
 		}
 		s := m.state.Stage
 		if m.cfg.Epochs[s] <= 0 {

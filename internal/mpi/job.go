@@ -1,6 +1,8 @@
 package mpi
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -43,15 +45,18 @@ func (j *Job) Size() int {
 // Writer reports whether this rank writes the job's files (rank 0).
 func (j *Job) Writer() bool { return j.Rank() == 0 }
 
-// Finish ends the job: a clean MPI shutdown after success; after an error
-// on a job of several ranks, the error (named by program and rank) and
+// Finish ends the job: a clean MPI shutdown after success or an agreed
+// interrupt; after any other error on a job of several ranks, the error (named by program and rank) and
 // MPI_Abort, because the other ranks may wait in a collective this rank
 // will never join. Outside MPI it returns err unchanged.
 func (j *Job) Finish(prog string, err error) error {
 	if j.Comm == nil {
 		return err
 	}
-	if err != nil && j.Size() > 1 {
+	// An interrupt is agreed by all ranks (they stop after the same step,
+	// and rank 0 writes a checkpoint): a normal shutdown waits for rank 0
+	// to finish writing, where an abort would kill it mid-write.
+	if err != nil && j.Size() > 1 && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(os.Stderr, "%s: rank %d: %v\n", prog, j.Rank(), err)
 		j.Comm.Abort(1)
 	}
