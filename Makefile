@@ -42,6 +42,10 @@ test: deps arrow-deps ingest-deps cudasim
 	$(GO) test -count=1 -race -timeout 5m -run 'TestConcurrentClients|TestAPI' ./cmd/view/
 	$(CUDASIM_ENV) $(GO) test -count=1 -race -timeout 5m -run '^TestCUDAPipeline' $(CUDA_TEST_PKGS)
 
+# The multi-rank (mpirun) tests alone; make test runs them too.
+test-mpi: deps
+	$(GO) test -count=1 -timeout 5m -run 'MPI|Mpirun|Launched|MissingLibrary' ./internal/mpi/ ./cmd/train/
+
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 

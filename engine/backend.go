@@ -79,6 +79,14 @@ type BNArgs struct {
 	// the residual add): DOut counts only where Mask > 0. Fusing the ReLU
 	// backward here saves a pass over the activations.
 	Mask Buf
+	// Sync, when set, makes the statistics span every data-parallel rank
+	// (synchronised BatchNorm): it sums a float64 vector element-wise across
+	// the ranks in place. The training forward passes it the per-channel
+	// sums of x and x² followed by the row count; the backward pass the sums
+	// of dy and dy·x̂ followed by the row count. DGamma and DBeta stay this
+	// rank's sums: the gradient all-reduce adds the other ranks' parts.
+	// Nil (a single process) leaves the kernels exactly as they were.
+	Sync func(v []float64)
 }
 
 // SGDArgs are the hyper-parameters of one SGD update.

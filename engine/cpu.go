@@ -285,11 +285,19 @@ func (c *CPU) BatchNormTrain(a *BNArgs) {
 	shift := scale[C:]
 	m := float64(rows)
 	mom := float64(a.Momentum)
+	var glob []float64
+	if a.Sync != nil {
+		glob, m = syncSums(parts, C, rows, a.Sync)
+	}
 	for j := 0; j < C; j++ {
 		var s, ss float64
-		for w := range parts {
-			s += parts[w][j]
-			ss += parts[w][C+j]
+		if glob != nil {
+			s, ss = glob[j], glob[C+j]
+		} else {
+			for w := range parts {
+				s += parts[w][j]
+				ss += parts[w][C+j]
+			}
 		}
 		mu := s / m
 		v := ss/m - mu*mu
@@ -300,7 +308,7 @@ func (c *CPU) BatchNormTrain(a *BNArgs) {
 		mean[j] = float32(mu)
 		inv[j] = float32(is)
 		unb := v
-		if rows > 1 {
+		if m > 1 {
 			unb = v * m / (m - 1)
 		}
 		rm[j] = float32((1-mom)*float64(rm[j]) + mom*mu)
@@ -417,6 +425,10 @@ func (c *CPU) BatchNormBackward(a *BNArgs) {
 	k1, k2, k3 := sc[:C], sc[C:2*C], sc[2*C:3*C] // γσ⁻¹, Σdy/M, Σdy·x̂/M
 	dg, db := a.DGamma.host[:C], a.DBeta.host[:C]
 	m := float64(rows)
+	var glob []float64
+	if a.Sync != nil {
+		glob, m = syncSums(parts, C, rows, a.Sync)
+	}
 	for j := 0; j < C; j++ {
 		var s, sx float64
 		for w := range parts {
@@ -425,6 +437,9 @@ func (c *CPU) BatchNormBackward(a *BNArgs) {
 		}
 		db[j] = float32(s)
 		dg[j] = float32(sx)
+		if glob != nil {
+			s, sx = glob[j], glob[C+j]
+		}
 		k1[j] = a.Gamma.host[j] * inv[j]
 		k2[j] = float32(s / m)
 		k3[j] = float32(sx / m)
@@ -661,4 +676,19 @@ func sgdRange(c *CPU, _, lo, hi int) {
 			pp[i] -= s.LR * mm[i]
 		}
 	}
+}
+
+// syncSums adds the per-worker partial sums (two per channel) into one
+// vector with the row count last, sums it across the ranks with sync and
+// returns it and the global row count.
+func syncSums(parts [][]float64, C, rows int, sync func([]float64)) ([]float64, float64) {
+	v := make([]float64, 2*C+1)
+	for w := range parts {
+		for j := 0; j < 2*C; j++ {
+			v[j] += parts[w][j]
+		}
+	}
+	v[2*C] = float64(rows)
+	sync(v)
+	return v, v[2*C]
 }

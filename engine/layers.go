@@ -38,6 +38,9 @@ type batchNorm struct {
 	mean, invStd    Buf
 	// tracked mirrors PyTorch's num_batches_tracked.
 	tracked int64
+	// sync, when set, synchronises the batch statistics across ranks
+	// (BNArgs.Sync).
+	sync func(v []float64)
 	// a is the kernel argument block, kept here so passing it to the
 	// backend does not allocate every call.
 	a BNArgs
@@ -166,7 +169,7 @@ func (l *convLayer) backwardDataFlipped(be Backend, dy Buf, n int, dx Buf, accum
 func (l *batchNorm) args(x Buf, rows int) BNArgs {
 	return BNArgs{X: x, Rows: rows, C: l.c, Gamma: l.gamma.Data, Beta: l.beta.Data,
 		Mean: l.mean, InvStd: l.invStd, RunMean: l.runMean, RunVar: l.runVar,
-		Momentum: 0.1, Eps: 1e-5, DGamma: l.gamma.Grad, DBeta: l.beta.Grad}
+		Momentum: 0.1, Eps: 1e-5, DGamma: l.gamma.Grad, DBeta: l.beta.Grad, Sync: l.sync}
 }
 
 func (l *batchNorm) forward(be Backend, x Buf, rows int, res Buf, relu, train bool, out Buf) {

@@ -9,6 +9,15 @@ type Trainer struct {
 	Opt   *Optimizer
 	// Metric is "euclidean" (Cauchy kernel, the default) or "cosine".
 	Metric string
+	// Dist, when set with more than one rank, makes every step
+	// data-parallel: the loss spans the views of all ranks and the
+	// gradients are summed across them before the update (dist.go).
+	Dist Collective
+	// HostAlloc, when set, allocates the host staging buffer of the
+	// gradient all-reduce (a GPU backend's pinned memory, so the copies
+	// from and to the device are direct); nil uses the Go heap.
+	HostAlloc func(n int) []float32
+	dist      distState
 }
 
 // NewTrainer pairs a model with a fresh optimiser.
@@ -50,12 +59,24 @@ func (t *Trainer) StepBuf(x Buf, n int, lr float64) (PendingLoss, error) {
 func (t *Trainer) finish(n int, lr float64) (PendingLoss, error) {
 	m := t.Model
 	t0 := m.tic()
-	wait, err := m.queueLoss(t.Metric, n)
+	distributed := t.Dist != nil && t.Dist.Size() > 1
+	var wait PendingLoss
+	var err error
+	if distributed {
+		wait, err = t.distLoss(n)
+	} else {
+		wait, err = m.queueLoss(t.Metric, n)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train step: %w", err)
 	}
 	m.toc("loss", t0)
 	m.backward(n)
+	if distributed {
+		t0 = m.tic()
+		t.allreduceGrads()
+		m.toc("allreduce", t0)
+	}
 	t0 = m.tic()
 	t.Opt.Step(m.Params(), lr)
 	m.toc("sgd", t0)

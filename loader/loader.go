@@ -116,6 +116,15 @@ type Options struct {
 	// naming the sample.
 	SourceH, SourceW int
 
+	// BatchShards shards every global batch instead of the epoch: the
+	// epoch's one-process order (any Mode) is cut into global batches of
+	// World·BatchSize images and rank r takes the r-th of World equal parts
+	// of each (of the last, shorter one too; a last batch of fewer than
+	// World images is dropped). Together the ranks' k-th batches are exactly
+	// the one-process k-th batch at batch size World·BatchSize, which makes
+	// data-parallel training equal to one process.
+	BatchShards bool
+
 	// Augment is the view augmentation; a zero value (OutH == 0) means
 	// augment.DefaultConfig at the source's image size (which must then be
 	// fixed). NoAugment turns it off (embedding): every view is the whole
@@ -379,6 +388,14 @@ func (l *Loader) AugmentConfig() augment.Config { return l.aug }
 func (l *Loader) Order(epoch int) ([]int32, error) {
 	o := OrderOptions{Seed: l.opt.Seed, Epoch: epoch, Rank: l.opt.Rank, World: l.opt.World,
 		Mode: l.opt.Order, Window: l.opt.Window}
+	if l.opt.BatchShards && l.opt.World > 1 {
+		o.Rank, o.World = 0, 1
+		global, err := Order(l.src.Len(), l.chunks, o)
+		if err != nil {
+			return nil, err
+		}
+		return batchShard(global, l.opt.BatchSize, l.opt.Rank, l.opt.World), nil
+	}
 	order, err := Order(l.src.Len(), l.chunks, o)
 	if err != nil || !l.opt.EvenShards || l.opt.World <= 1 {
 		return order, err
@@ -427,3 +444,18 @@ func (l *Loader) Close() error {
 }
 
 func errIndex(i, n int) error { return fmt.Errorf("sample %d out of range 0..%d", i, n-1) }
+
+// batchShard is rank's part of every global batch of world·b images of
+// order (Options.BatchShards).
+func batchShard(order []int32, b, rank, world int) []int32 {
+	g := world * b
+	out := make([]int32, 0, (len(order)+world-1)/world)
+	for k := 0; k < len(order); k += g {
+		l := min(g, len(order)-k)
+		if l < world {
+			break
+		}
+		out = append(out, order[k+rank*l/world:k+(rank+1)*l/world]...)
+	}
+	return out
+}

@@ -130,3 +130,39 @@ func TestOrderErrors(t *testing.T) {
 		t.Errorf("empty dataset: %v, %v", o, err)
 	}
 }
+
+// TestBatchShards checks that the ranks' k-th batches together are the
+// one-process k-th batch at the global batch size, in rank order.
+func TestBatchShards(t *testing.T) {
+	order := make([]int32, 23)
+	for i := range order {
+		order[i] = int32(100 + i)
+	}
+	const b, world = 3, 2 // global batches of 6: 6, 6, 6, 5
+	var got [world][]int32
+	for r := 0; r < world; r++ {
+		got[r] = batchShard(order, b, r, world)
+	}
+	var joined []int32
+	for k := 0; k*b < len(got[0]); k++ {
+		for r := 0; r < world; r++ {
+			joined = append(joined, got[r][k*b:min((k+1)*b, len(got[r]))]...)
+		}
+	}
+	if len(joined) != len(order) {
+		t.Fatalf("shards hold %d of %d images", len(joined), len(order))
+	}
+	for i := range order {
+		if joined[i] != order[i] {
+			t.Fatalf("position %d: %d, want %d", i, joined[i], order[i])
+		}
+	}
+	// The last global batch of 5 splits 2 + 3.
+	if len(got[0]) != 11 || len(got[1]) != 12 {
+		t.Fatalf("shard sizes %d, %d; want 11, 12", len(got[0]), len(got[1]))
+	}
+	// A last batch smaller than the world is dropped by every rank alike.
+	if s := batchShard(order[:13], 3, 1, 4); len(s) != 3 {
+		t.Fatalf("13 images, batch 3×4 ranks: rank 1 has %d, want 3 (last image dropped)", len(s))
+	}
+}

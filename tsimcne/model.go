@@ -69,6 +69,10 @@ type Model struct {
 	OnEpoch func(EpochStats)
 	// Logf receives one-line notices (backend in use, resumption).
 	Logf func(format string, args ...any)
+	// Dist, when set, makes Fit data-parallel across MPI ranks
+	// (distributed.go).
+	Dist *Distributed
+	comm *timedComm // Dist.Comm, timed
 }
 
 // New returns an untrained model. The network is built by Fit, when the
@@ -105,7 +109,7 @@ func (m *Model) backend() (engine.Backend, error) {
 	}
 	switch m.cfg.Device {
 	case "cuda":
-		be, err := cuda.New(cuda.Options{})
+		be, err := cuda.New(cuda.Options{Device: cudaDevice()})
 		if err != nil {
 			return nil, fmt.Errorf("device cuda: %w", err)
 		}
@@ -115,7 +119,7 @@ func (m *Model) backend() (engine.Backend, error) {
 	case "auto":
 		if _, err := cuda.Available(); err != nil {
 			m.Logf("device auto: no CUDA device (%s), using the CPU", cuda.Reason(err))
-		} else if be, err := cuda.New(cuda.Options{}); err != nil {
+		} else if be, err := cuda.New(cuda.Options{Device: cudaDevice()}); err != nil {
 			m.Logf("device auto: CUDA device unusable (%v), using the CPU", err)
 		} else {
 			m.be = be
@@ -274,6 +278,9 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		BatchSize: m.cfg.BatchSize, Views: 2, Workers: m.cfg.Workers,
 		Seed: m.cfg.Seed, Augment: m.augmentConfig(size),
 	}
+	if err := m.setupDist(train, &lopt); err != nil {
+		return err
+	}
 	feed, err := m.newFeeder(train, &lopt, 2)
 	if err != nil {
 		return err
@@ -296,11 +303,14 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		// Temporary files of a process killed while writing a checkpoint.
 		atomicfile.RemoveStaleDir(m.RunDir)
 	}
-	m.net.Reserve(2 * m.cfg.BatchSize)
+	m.net.Reserve(2 * lopt.BatchSize)
 
 	for m.state.Stage < m.cfg.Stages() {
-		if err := ctx.Err(); err != nil {
-			return err
+		if m.stopAgreed(ctx) { // all ranks stop here together
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return context.Canceled
 		}
 		s := m.state.Stage
 		if m.cfg.Epochs[s] <= 0 {
@@ -349,7 +359,7 @@ func (m *Model) globalEpoch() int {
 func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int) error {
 	st := &m.state
 	global := m.globalEpoch()
-	it, err := ld.Epoch(ctx, global, st.Pos)
+	it, err := ld.Epoch(ctx, global, m.localPos(st.Pos))
 	if err != nil {
 		return err
 	}
@@ -377,7 +387,7 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 		bar.SetExtra(fmt.Sprintf("loss %.4f lr %.3g", st.LossSum/float64(st.Steps), lr))
 	}
 	for {
-		if ctx.Err() != nil {
+		if m.stopAgreed(ctx) {
 			bar.Finish()
 			if err := m.feed.flush(account); err != nil {
 				return err
@@ -385,10 +395,14 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 			if diverged != nil {
 				return diverged
 			}
-			if err := m.checkpoint(""); err != nil {
-				return fmt.Errorf("%w (and the checkpoint failed: %v)", ctx.Err(), err)
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.Canceled // another rank was interrupted
 			}
-			return ctx.Err()
+			if err := m.checkpoint(""); err != nil {
+				return fmt.Errorf("%w (and the checkpoint failed: %v)", cause, err)
+			}
+			return cause
 		}
 		b, err := it.Next()
 		if errors.Is(err, io.EOF) {
@@ -400,7 +414,7 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 			}
 			return err
 		}
-		images := b.N
+		images := m.stepImages(b.N, st.Pos, n)
 		err = m.feed.step(b, lr, account)
 		st.Pos += images
 		if err != nil {
@@ -428,6 +442,7 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 	if secs > 0 {
 		es.ImagesPerSec = float64(st.Pos-startPos) / secs
 	}
+	m.reportComm(st.Steps)
 	st.Epoch++
 	st.Pos, st.LossSum, st.Steps = 0, 0, 0
 	if err := m.logMetrics(es); err != nil {

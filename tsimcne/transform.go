@@ -57,6 +57,11 @@ func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*
 		BatchSize: bs, Views: 1, Workers: m.cfg.Workers, Seed: m.cfg.Seed,
 		Order: loader.Sequential, NoAugment: true, Augment: m.augmentConfig(size),
 	}
+	rank, ranks := m.ranks()
+	if ranks > 1 {
+		// Each rank embeds its contiguous block of the dataset.
+		lopt.Rank, lopt.World = rank, ranks
+	}
 	pipe, err := m.embedPipeline(d, &lopt)
 	if err != nil {
 		return nil, err
@@ -118,6 +123,9 @@ func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*
 		bar.Set(int64(done), 0)
 	}
 	bar.Finish()
+	if ranks > 1 {
+		done = m.gatherEmbedding(e, done)
+	}
 	if done != n {
 		return nil, fmt.Errorf("transform: embedded %d of %d images", done, n)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/format"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
+	"github.com/tsimcne/tsimcne-go/internal/mpi"
 	"github.com/tsimcne/tsimcne-go/internal/sampleimg"
 	"github.com/tsimcne/tsimcne-go/knn"
 	"github.com/tsimcne/tsimcne-go/plot"
@@ -73,9 +74,25 @@ func newRoot() *cobra.Command {
 }
 
 func run(cmd *cobra.Command, model, data string, f *flags) error {
+	j, err := mpi.StartJob()
+	if err != nil {
+		return err
+	}
+	return j.Finish("embed", runJob(cmd, model, data, f, j))
+}
+
+// runJob embeds; under mpirun each rank embeds its block of the data and
+// rank 0 alone writes the files (the others stop after the gather).
+func runJob(cmd *cobra.Command, model, data string, f *flags, j *mpi.Job) error {
 	ctx := cmd.Context()
 	stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	if !j.Writer() {
+		logf = func(string, ...any) {}
+	}
+	if j.Size() > 1 {
+		logf("mpi: embedding on %d ranks", j.Size())
+	}
 	for _, v := range []struct {
 		name string
 		val  int
@@ -113,13 +130,19 @@ func run(cmd *cobra.Command, model, data string, f *flags) error {
 	if err := checkShape(m, ds, data, f.otherShape); err != nil {
 		return err
 	}
-	if !f.quiet {
+	if !f.quiet && j.Writer() {
 		m.Progress = stderr
+	}
+	if j.Size() > 1 {
+		m.Dist = &tsimcne.Distributed{Comm: j.Comm}
 	}
 	t0 := time.Now()
 	emb, err := m.Transform(ctx, ds, tsimcne.TransformOptions{Features: f.features, BatchSize: f.batch})
 	if err != nil {
 		return err
+	}
+	if !j.Writer() {
+		return nil
 	}
 	secs := time.Since(t0).Seconds()
 

@@ -26,6 +26,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
+	"github.com/tsimcne/tsimcne-go/internal/mpi"
 	"github.com/tsimcne/tsimcne-go/loader"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
@@ -37,7 +38,7 @@ type flags struct {
 	batch, outDim, pretrainDim, workers, threads      int
 	imageSize, subset, every                          int
 	seed                                              uint64
-	resume, quiet, changeEpochs                       bool
+	resume, quiet, changeEpochs, localBN              bool
 	scaleMin, flipP                                   float64
 }
 
@@ -83,6 +84,7 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	fl.Float64Var(&f.scaleMin, "crop-scale-min", 0.2, "smallest crop area fraction of the random resized crop")
 	fl.Float64Var(&f.flipP, "flip-p", 0.5, "probability of a horizontal flip (0 for data where mirror images differ, such as digits)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bars")
+	fl.BoolVar(&f.localBN, "local-bn", false, "under mpirun: per-rank BatchNorm statistics instead of synchronised ones")
 	return c
 }
 
@@ -187,9 +189,25 @@ func checkNotOutput(runDir, data string, stages int) error {
 }
 
 func run(cmd *cobra.Command, data string, f *flags) error {
+	j, err := mpi.StartJob()
+	if err != nil {
+		return err
+	}
+	return j.Finish("train", runJob(cmd, data, f, j))
+}
+
+func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	if !j.Writer() {
+		// One rank speaks for the job.
+		logf = func(string, ...any) {}
+	}
+	if j.Size() > 1 {
+		logf("mpi: training data-parallel on %d ranks (global batch %d, %d per rank)", j.Size(), f.batch, f.batch/max(j.Size(), 1))
+		shareCPUs(f, logf)
+	}
 	runDir := f.out
 	if f.resume && runDir == "" {
 		return errors.New("--resume needs the run directory: train --resume -o RUN_DIR DATA")
@@ -224,11 +242,13 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 		if st, err := os.Stat(runDir); err != nil || !st.IsDir() {
 			return fmt.Errorf("resume: %s is not a run directory", runDir)
 		}
-		unlock, err := atomicfile.Lock(filepath.Join(runDir, lockFile))
-		if err != nil {
-			return fmt.Errorf("resume: %w (another train is running there)", err)
+		if j.Writer() {
+			unlock, err := atomicfile.Lock(filepath.Join(runDir, lockFile))
+			if err != nil {
+				return fmt.Errorf("resume: %w (another train is running there)", err)
+			}
+			defer unlock()
 		}
-		defer unlock()
 		m, err = tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: f.device, Threads: f.threads, Workers: f.workers}, logf)
 		if err != nil {
 			return resumeLoadError(runDir, ckpt, err)
@@ -250,8 +270,10 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 			}
 			return fmt.Errorf("resume: %w", err)
 		}
-		if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
-			return err
+		if j.Writer() {
+			if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
+				return err
+			}
 		}
 		logf("resuming %s at stage %d, epoch %d (image %d of the epoch)", runDir, st.Stage+1, st.Epoch, st.Pos)
 	} else {
@@ -273,23 +295,28 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 			}
 			return err
 		}
-		if err := os.MkdirAll(runDir, 0o755); err != nil {
-			return err
-		}
-		unlock, err := atomicfile.Lock(filepath.Join(runDir, lockFile))
-		if err != nil {
-			return fmt.Errorf("%w (another train is running there)", err)
-		}
-		defer unlock()
-		if _, err := os.Stat(ckpt); err == nil { // another train got there first
-			return fmt.Errorf("%s already holds a run; use --resume to continue it or choose another directory", runDir)
-		}
-		if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
-			return err
+		if j.Writer() {
+			if err := os.MkdirAll(runDir, 0o755); err != nil {
+				return err
+			}
+			unlock, err := atomicfile.Lock(filepath.Join(runDir, lockFile))
+			if err != nil {
+				return fmt.Errorf("%w (another train is running there)", err)
+			}
+			defer unlock()
+			if _, err := os.Stat(ckpt); err == nil { // another train got there first
+				return fmt.Errorf("%s already holds a run; use --resume to continue it or choose another directory", runDir)
+			}
+			if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
+				return err
+			}
 		}
 	}
-	m.RunDir = runDir
-	if !f.quiet {
+	m.Dist = dist(j, f.localBN)
+	if j.Writer() {
+		m.RunDir = runDir
+	}
+	if !f.quiet && j.Writer() {
 		m.Progress = stderr
 	}
 	m.OnEpoch = func(es tsimcne.EpochStats) {
@@ -301,7 +328,7 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 	err = m.Fit(ctx, ds)
 	// A run that failed before its first epoch (no device, bad data) has
 	// no metrics to plot: its error is the whole story.
-	if _, serr := os.Stat(filepath.Join(runDir, tsimcne.MetricsFile)); serr == nil {
+	if _, serr := os.Stat(filepath.Join(runDir, tsimcne.MetricsFile)); serr == nil && j.Writer() {
 		if perr := tsimcne.LossPlot(runDir, m.Config(), filepath.Join(runDir, "loss.png")); perr != nil {
 			logf("loss plot: %v", perr)
 		}
@@ -316,6 +343,9 @@ func run(cmd *cobra.Command, data string, f *flags) error {
 				err, ckpt, runDir, data)
 		}
 		return err
+	}
+	if !j.Writer() {
+		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %s: checkpoint %s (backend %s)\n", runDir, ckpt, m.BackendName())
 	return nil
