@@ -502,15 +502,25 @@ func TestSimNoContext(t *testing.T) {
 func TestSimModuleChecks(t *testing.T) {
 	s := newSimCtx(t)
 	load := func(ptx string) (uintptr, string, error) {
-		var m uintptr
+		// The driver writes the log through an address hidden in vals: the
+		// buffer must be pinned heap memory (a uintptr does not keep it off
+		// the goroutine stack, which moves when it grows), as in loadModule.
+		var pin runtime.Pinner
+		defer pin.Unpin()
+		m := new(uintptr)
 		img := append([]byte(ptx), 0)
 		log := make([]byte, 1024)
 		opts := []int32{jitErrorLogBuffer, jitErrorLogBufferSize}
-		vals := []uintptr{uintptr(unsafe.Pointer(&log[0])), uintptr(len(log))}
-		err := s.d.call("cuModuleLoadDataEx", s.d.cuModuleLoadDataEx, uintptr(unsafe.Pointer(&m)), uintptr(unsafe.Pointer(&img[0])),
+		vals := []uintptr{0, uintptr(len(log))}
+		pin.Pin(m)
+		pin.Pin(&img[0])
+		pin.Pin(&log[0])
+		pin.Pin(&opts[0])
+		pin.Pin(&vals[0])
+		vals[0] = uintptr(unsafe.Pointer(&log[0]))
+		err := s.d.call("cuModuleLoadDataEx", s.d.cuModuleLoadDataEx, uintptr(unsafe.Pointer(m)), uintptr(unsafe.Pointer(&img[0])),
 			2, uintptr(unsafe.Pointer(&opts[0])), uintptr(unsafe.Pointer(&vals[0])))
-		runtime.KeepAlive(log)
-		return m, strings.TrimRight(string(log), "\x00"), err
+		return *m, strings.TrimRight(string(log), "\x00"), err
 	}
 	m, _, err := load(PTX)
 	s.must(err)
