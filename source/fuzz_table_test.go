@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -152,16 +153,24 @@ func FuzzArrowIPC(f *testing.F) {
 }
 
 // wdsSeed returns a tar shard of key.png + key.cls pairs; cls gives the
-// labels' text.
-func wdsSeed(cls []string) []byte {
+// labels' text. With jpg the images are JPEGs (libjpeg-turbo's path in
+// the converter when it is installed).
+func wdsSeed(cls []string, jpg bool) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for k, img := range tinyPNGs(len(cls)) {
 		key := "s/" + string(rune('a'+k))
+		ext := ".png"
+		if jpg {
+			m, _ := png.Decode(bytes.NewReader(img))
+			var b bytes.Buffer
+			jpeg.Encode(&b, m, nil)
+			img, ext = b.Bytes(), ".jpg"
+		}
 		for _, m := range []struct {
 			name string
 			data []byte
-		}{{key + ".png", img}, {key + ".cls", []byte(cls[k])}} {
+		}{{key + ext, img}, {key + ".cls", []byte(cls[k])}} {
 			tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg})
 			tw.Write(m.data)
 		}
@@ -172,9 +181,10 @@ func wdsSeed(cls []string) []byte {
 
 // FuzzWebDataset feeds arbitrary bytes as a WebDataset tar shard.
 func FuzzWebDataset(f *testing.F) {
-	f.Add(wdsSeed([]string{"0", "2", "1"}))
-	f.Add(wdsSeed([]string{"cat", "dog\n"}))
-	b := wdsSeed([]string{"1", "1"})
+	f.Add(wdsSeed([]string{"0", "2", "1"}, false))
+	f.Add(wdsSeed([]string{"cat", "dog\n"}, false))
+	f.Add(wdsSeed([]string{"cat", "dog"}, true))
+	b := wdsSeed([]string{"1", "1"}, false)
 	f.Add(b[:len(b)-1024-100])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
