@@ -675,7 +675,14 @@ func safeColumn(be tableBackend, g, col int) (a arrow.Array, err error) {
 			a, err = nil, fmt.Errorf("damaged file: the reader failed: %v", r)
 		}
 	}()
-	return be.column(g, col)
+	if a, err = be.column(g, col); err != nil {
+		return nil, err
+	}
+	if err := validateArray(a); err != nil {
+		a.Release()
+		return nil, fmt.Errorf("damaged column: %w", err)
+	}
+	return a, nil
 }
 
 // safeOpen opens a backend, turning a panic into an error like safeColumn.
