@@ -288,9 +288,10 @@ func validateArray(a arrow.Array) error {
 	if d.NullN() != 0 && len(bufs) > 0 && bufs[0] != nil && bufs[0].Len()*8 < need {
 		return fmt.Errorf("validity bitmap of %d bytes for %d values", bufs[0].Len(), need)
 	}
+	// Struct first: every array type has a ValidateFull (the base one
+	// checks nothing), so a type switch on that interface alone would skip
+	// a struct's children and the fixed-width sizes.
 	switch a := a.(type) {
-	case interface{ ValidateFull() error }:
-		return a.ValidateFull()
 	case *array.Struct:
 		for i := range a.NumField() {
 			f := a.Field(i)
@@ -313,6 +314,9 @@ func validateArray(a arrow.Array) error {
 		if bits := fw.BitWidth(); int64(bufs[1].Len())*8 < int64(need)*int64(bits) {
 			return fmt.Errorf("value buffer of %d bytes for %d values of %d bits", bufs[1].Len(), need, bits)
 		}
+	}
+	if v, ok := a.(interface{ ValidateFull() error }); ok {
+		return v.ValidateFull()
 	}
 	return nil
 }
