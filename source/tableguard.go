@@ -275,48 +275,14 @@ func (w *fbWalk) tables(t, k int, each func(int) error) error {
 	return nil
 }
 
-// validateArray checks that a column read from a file is consistent: the
-// offsets of binary and string data lie in their buffers, and fixed-width
-// values and validity bitmaps have the bytes their length needs. Arrow IPC
-// readers take the buffers as the file gives them: FuzzArrowIPC found a
-// string label column whose offsets pointed 7 MB past its data, which
-// panicked in String.Value.
+// validateArray checks that a column read from a file is consistent with
+// arrow-go's full validation (buffer sizes, offsets within their data and
+// non-decreasing, struct children, dictionaries), so that Value and IsNull
+// cannot index out of range. Arrow IPC readers take the buffers as the file
+// gives them: FuzzArrowIPC found a string label column whose offsets
+// pointed 7 MB past its data, and an HF image struct whose bytes offsets
+// went backwards; both panicked in Value. (The arrays' own ValidateFull is
+// not enough: Struct's checks only its children's lengths.)
 func validateArray(a arrow.Array) error {
-	d := a.Data()
-	need := d.Offset() + d.Len()
-	bufs := d.Buffers()
-	if d.NullN() != 0 && len(bufs) > 0 && bufs[0] != nil && bufs[0].Len()*8 < need {
-		return fmt.Errorf("validity bitmap of %d bytes for %d values", bufs[0].Len(), need)
-	}
-	// Struct first: every array type has a ValidateFull (the base one
-	// checks nothing), so a type switch on that interface alone would skip
-	// a struct's children and the fixed-width sizes.
-	switch a := a.(type) {
-	case *array.Struct:
-		for i := range a.NumField() {
-			f := a.Field(i)
-			if f.Len() < a.Len() {
-				return fmt.Errorf("struct field %d has %d values for %d rows", i, f.Len(), a.Len())
-			}
-			if err := validateArray(f); err != nil {
-				return fmt.Errorf("struct field %d: %w", i, err)
-			}
-		}
-		return nil
-	}
-	if fw, ok := d.DataType().(arrow.FixedWidthDataType); ok && len(bufs) > 1 {
-		if bufs[1] == nil {
-			if need > 0 {
-				return errors.New("no value buffer")
-			}
-			return nil
-		}
-		if bits := fw.BitWidth(); int64(bufs[1].Len())*8 < int64(need)*int64(bits) {
-			return fmt.Errorf("value buffer of %d bytes for %d values of %d bits", bufs[1].Len(), need, bits)
-		}
-	}
-	if v, ok := a.(interface{ ValidateFull() error }); ok {
-		return v.ValidateFull()
-	}
-	return nil
+	return array.ValidateFull(a)
 }
