@@ -485,6 +485,11 @@ func (ds *tableDataset) Load(i int, s *Sample) error {
 		return fmt.Errorf("source: %s: reading row group %d: %w", tf.path, g, err)
 	}
 	k := r - tf.start[g]
+	if k >= a.Len() {
+		// Rows are counted on the label column; a damaged Arrow batch can
+		// hold fewer images (found by FuzzArrowIPC).
+		return fmt.Errorf("source: %s row %d: group %d has %d images for %d labels (damaged file)", tf.path, r, g, a.Len(), tf.start[g+1]-tf.start[g])
+	}
 	if a.IsNull(k) {
 		return fmt.Errorf("source: %s row %d: the image is null (an image given only by path is not read)", tf.path, r)
 	}
