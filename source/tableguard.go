@@ -96,8 +96,27 @@ func checkArrowFooter(f io.ReaderAt, size int64) error {
 	// Footer: version 0, schema 1, dictionaries 2, recordBatches 3 (Block
 	// structs of 24 bytes), custom_metadata 4.
 	for _, fld := range []int{2, 3} {
-		if _, _, err := w.vector(root, fld, 24); err != nil {
+		start, n, err := w.vector(root, fld, 24)
+		if err != nil {
 			return err
+		}
+		// Block {offset int64, metaDataLength int32, pad, bodyLength
+		// int64}: check each message's metadata, which arrow-go decodes
+		// before reading the body.
+		for i := range n {
+			b := buf[start+24*i:]
+			off := int64(binary.LittleEndian.Uint64(b))
+			ml := int64(int32(binary.LittleEndian.Uint32(b[8:])))
+			if off < 0 || ml < 8 || off > size || ml > size-off {
+				return fmt.Errorf("%w: a block of %d bytes at %d", errFooter, ml, off)
+			}
+			meta := make([]byte, ml)
+			if _, err := f.ReadAt(meta, off); err != nil {
+				return err
+			}
+			if err := checkArrowMessage(meta, fld == 3); err != nil {
+				return err
+			}
 		}
 	}
 	if err := w.tables(root, 4, nil); err != nil {
@@ -285,4 +304,43 @@ func (w *fbWalk) tables(t, k int, each func(int) error) error {
 // not enough: Struct's checks only its children's lengths.)
 func validateArray(a arrow.Array) error {
 	return array.ValidateFull(a)
+}
+
+// checkArrowMessage checks the vectors of one IPC message's metadata (its
+// custom metadata; a record batch's nodes, buffers and variadic counts)
+// before arrow-go makes slices of those lengths: FuzzArrowIPC found a
+// record batch whose metadata declared a vector of billions of entries.
+func checkArrowMessage(b []byte, batch bool) error {
+	if len(b) >= 4 && binary.LittleEndian.Uint32(b) == 0xFFFFFFFF {
+		b = b[4:]
+	}
+	if len(b) < 4 {
+		return errFooter
+	}
+	n := int(int32(binary.LittleEndian.Uint32(b)))
+	if n <= 0 || n > len(b)-4 {
+		return fmt.Errorf("%w: message of %d bytes in %d", errFooter, n, len(b))
+	}
+	w := fbWalk{buf: b[4 : 4+n], budget: n/4 + 1}
+	root, err := w.uoffset(0)
+	if err != nil {
+		return err
+	}
+	// Message: header 2, custom_metadata 4.
+	if err := w.tables(root, 4, nil); err != nil {
+		return err
+	}
+	h, ok, err := w.table(root, 2)
+	if err != nil || !ok || !batch {
+		return err
+	}
+	// RecordBatch: nodes 1 and buffers 2 (16-byte structs),
+	// variadicBufferCounts 4. (A dictionary's DictionaryBatch wraps one;
+	// not walked here.)
+	for _, c := range []struct{ k, es int }{{1, 16}, {2, 16}, {4, 8}} {
+		if _, _, err := w.vector(h, c.k, c.es); err != nil {
+			return err
+		}
+	}
+	return nil
 }
