@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
@@ -483,6 +485,11 @@ func (ds *tableDataset) Load(i int, s *Sample) error {
 		return fmt.Errorf("source: %s: reading row group %d: %w", tf.path, g, err)
 	}
 	k := r - tf.start[g]
+	if k >= a.Len() {
+		// Rows are counted on the label column; a damaged Arrow batch can
+		// hold fewer images (found by FuzzArrowIPC).
+		return fmt.Errorf("source: %s row %d: group %d has %d images for %d labels (damaged file)", tf.path, r, g, a.Len(), tf.start[g+1]-tf.start[g])
+	}
 	if a.IsNull(k) {
 		return fmt.Errorf("source: %s row %d: the image is null (an image given only by path is not read)", tf.path, r)
 	}
@@ -518,11 +525,28 @@ type parquetBackend struct {
 }
 
 func openParquetBackend(p string) (tableBackend, error) {
-	pf, err := file.OpenParquetFile(p, false)
+	mem, err := newBoundedAllocator(p)
+	if err != nil {
+		return nil, err
+	}
+	pf, err := file.OpenParquetFile(p, false, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("not a readable Parquet file: %w", err)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if v := pf.MetaData().KeyValueMetadata().FindValue("ARROW:schema"); v != nil {
+		dec, err := base64.StdEncoding.DecodeString(*v)
+		if len(dec) == 0 || err != nil {
+			dec, err = base64.RawStdEncoding.DecodeString(*v)
+		}
+		if err == nil {
+			err = checkArrowSchemaMeta(dec)
+		}
+		if err != nil {
+			pf.Close()
+			return nil, fmt.Errorf("parquet: the ARROW:schema metadata: %w", err)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
 	if err != nil {
 		pf.Close()
 		return nil, fmt.Errorf("parquet schema: %w", err)
@@ -600,7 +624,19 @@ func openArrowBackend(p string) (tableBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	fr, err := ipc.NewFileReader(f)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	mem, err := newBoundedAllocator(p)
+	if err == nil {
+		err = checkArrowFooter(f, fi.Size())
+	}
+	var fr *ipc.FileReader
+	if err == nil {
+		fr, err = ipc.NewFileReader(f, ipc.WithAllocator(mem))
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("not an Arrow IPC file (the random-access format with footer; a stream must be converted): %w", err)
@@ -644,7 +680,14 @@ func safeColumn(be tableBackend, g, col int) (a arrow.Array, err error) {
 			a, err = nil, fmt.Errorf("damaged file: the reader failed: %v", r)
 		}
 	}()
-	return be.column(g, col)
+	if a, err = be.column(g, col); err != nil {
+		return nil, err
+	}
+	if err := validateArray(a); err != nil {
+		a.Release()
+		return nil, fmt.Errorf("damaged column: %w", err)
+	}
+	return a, nil
 }
 
 // safeOpen opens a backend, turning a panic into an error like safeColumn.

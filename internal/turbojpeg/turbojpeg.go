@@ -212,16 +212,31 @@ func (d *Decoder) Close() {
 	runtime.SetFinalizer(d, nil)
 }
 
+// errorf returns the library's error for the failed call and replaces the
+// handle with a fresh one. TurboJPEG 2.x leaves a handle whose call failed
+// (a damaged header, say) mid-way through libjpeg's state machine: every
+// later tjDecompressHeader3 on it failed too ("Bogus Huffman table
+// definition" for every good JPEG after one truncated one) or reported a
+// 0×0 image, so one damaged file silently sent all the files after it to
+// the image/jpeg fallback. Found by FuzzTurboJPEG.
 func (d *Decoder) errorf(what string) error {
 	msg := tjGetErrorStr2(d.h)
 	if msg == "" {
 		msg = "unknown error"
 	}
+	purego.SyscallN(fnDestroy, d.h)
+	d.h, _, _ = purego.SyscallN(fnInit)
 	return fmt.Errorf("turbojpeg: %s: %s", what, msg)
 }
 
+// errBroken is returned once a handle could not be renewed after an error.
+var errBroken = errors.New("turbojpeg: tjInitDecompress failed after an error; the decoder is unusable")
+
 // Header reads a JPEG's header.
 func (d *Decoder) Header(data []byte) (Header, error) {
+	if d.h == 0 {
+		return Header{}, errBroken
+	}
 	if len(data) == 0 {
 		return Header{}, errors.New("turbojpeg: empty data")
 	}
@@ -231,6 +246,9 @@ func (d *Decoder) Header(data []byte) (Header, error) {
 	runtime.KeepAlive(data)
 	if int32(r) != 0 {
 		return Header{}, d.errorf("reading the header")
+	}
+	if w <= 0 || h <= 0 {
+		return Header{}, fmt.Errorf("turbojpeg: reading the header: image size %dx%d", w, h)
 	}
 	return Header{Width: int(w), Height: int(h), Gray: cs == csGray,
 		Convertible: cs == csGray || cs == csYCbCr || cs == csRGB}, nil
@@ -249,7 +267,10 @@ func (d *Decoder) Decode(data []byte, hd Header, s Scale, dst []byte, channels i
 	} else if channels != 3 {
 		return fmt.Errorf("turbojpeg: %d channels; want 1 or 3", channels)
 	}
-	if len(dst) != w*h*channels || len(data) == 0 {
+	if d.h == 0 {
+		return errBroken
+	}
+	if w <= 0 || h <= 0 || len(dst) != w*h*channels || len(data) == 0 {
 		return fmt.Errorf("turbojpeg: destination of %d bytes for %dx%dx%d", len(dst), w, h, channels)
 	}
 	r, _, _ := purego.SyscallN(fnDecompress, d.h, uintptr(unsafe.Pointer(&data[0])), uintptr(len(data)),

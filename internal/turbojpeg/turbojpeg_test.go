@@ -187,3 +187,28 @@ func TestFallbackName(t *testing.T) {
 	}
 	t.Log(turbojpeg.Name())
 }
+
+// TestRecoversAfterError checks that a decoder whose call failed still
+// decodes the next good JPEG: TurboJPEG 2.x left the handle broken, and
+// every later image of that pack worker fell back to image/jpeg.
+func TestRecoversAfterError(t *testing.T) {
+	d := need(t)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 17, 9)), nil); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	bad := good[:len(good)*2/3] // cut inside the Huffman tables
+	for i := 0; i < 3; i++ {
+		if _, err := d.Header(bad); err == nil {
+			t.Fatal("truncated header accepted")
+		}
+		hd, err := d.Header(good)
+		if err != nil || hd.Width != 17 || hd.Height != 9 {
+			t.Fatalf("round %d: good JPEG after a failed one: %+v, %v", i, hd, err)
+		}
+		if err := d.Decode(good, hd, turbojpeg.Scale{1, 1}, make([]byte, 17*9*3), 3); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+}

@@ -23,7 +23,7 @@ FUZZMINIMIZE=${FUZZMINIMIZE:-100x}
 FUZZLOG=${FUZZLOG:-fuzz-logs}
 mkdir -p "$FUZZLOG"
 
-ALL="./format/:FuzzOpen ./source/:FuzzCIFAR ./source/:FuzzCIFARTar ./source/:FuzzIDX ./source/:FuzzDecodeImage ./engine/safetensors/:FuzzParse ./engine/:FuzzLoadCheckpoint"
+ALL="./format/:FuzzOpen ./source/:FuzzCIFAR ./source/:FuzzCIFARTar ./source/:FuzzIDX ./source/:FuzzDecodeImage ./engine/safetensors/:FuzzParse ./engine/:FuzzLoadCheckpoint ./source/:FuzzParquet ./source/:FuzzArrowIPC ./source/:FuzzWebDataset ./internal/turbojpeg/:FuzzTurboJPEG"
 targets=${*:-$ALL}
 
 fail=0
