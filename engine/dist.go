@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"math"
 )
 
 // Collective is the communication data-parallel training needs from a
@@ -71,34 +70,11 @@ func (ds *distState) cauchyShare(zAll []float32, N, d int, starts [2]int, b int,
 		ds.row = make([]float64, N)
 	}
 	row := ds.row[:N]
-	half := N / 2
 	var loss float64
 	for _, s := range starts {
 		for i := s; i < s+b; i++ {
-			p := (i + half) % N
+			loss += cauchyRow(zAll, N, d, i, row)
 			zi := zAll[i*d : (i+1)*d]
-			var sum float64
-			for k := 0; k < N; k++ {
-				if k == i {
-					row[k] = 0
-					continue
-				}
-				zk := zAll[k*d : (k+1)*d][:len(zi)]
-				var d2 float64
-				for t, v := range zi {
-					u := float64(v - zk[t])
-					d2 += u * u
-				}
-				q := 1 / (1 + d2)
-				row[k] = q
-				sum += q
-			}
-			qp := row[p]
-			loss += -math.Log(qp) + math.Log(sum)
-			for k := range row {
-				row[k] = -row[k] * row[k] / sum
-			}
-			row[p] += qp
 			gi := acc[i*d : (i+1)*d][:len(zi)]
 			for k, a := range row {
 				if a == 0 {

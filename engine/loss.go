@@ -126,34 +126,41 @@ func cauchyInfoNCE(z []float32, n, d int, dz []float32, sc *lossScratch) (float6
 // q_ip·[k=p] − P_ik·q_ik with P_ik = q_ik/S_i.
 func cauchyForwardRows(j *lossJob, _, lo, hi int) {
 	z, n, d := j.z, j.n, j.d
-	half := n / 2
 	for i := lo; i < hi; i++ {
-		p := (i + half) % n
-		row := j.a[i*n : (i+1)*n]
-		zi := z[i*d : (i+1)*d]
-		var s float64
-		for k := 0; k < n; k++ {
-			if k == i {
-				row[k] = 0
-				continue
-			}
-			zk := z[k*d : (k+1)*d]
-			var d2 float64
-			for t, v := range zi {
-				u := float64(v - zk[t])
-				d2 += u * u
-			}
-			q := 1 / (1 + d2)
-			row[k] = q
-			s += q
-		}
-		qp := row[p]
-		j.losses[i] = -math.Log(qp) + math.Log(s)
-		for k := range row {
-			row[k] = -row[k] * row[k] / s
-		}
-		row[p] += qp
+		j.losses[i] = cauchyRow(z, n, d, i, j.a[i*n:(i+1)*n])
 	}
+}
+
+// cauchyRow returns anchor i's loss −log q_ip + log S_i over the n views z
+// (d columns; the positive of i is (i + n/2) mod n) and writes row[k] =
+// a_ik, the coefficient of (z_i − z_k) in ∂L_i/∂z_i / 2. The one-process
+// loss (cauchyForwardRows) and the data-parallel one (cauchyShare) share
+// it, so both compute each anchor identically.
+func cauchyRow(z []float32, n, d, i int, row []float64) float64 {
+	p := (i + n/2) % n
+	zi := z[i*d : (i+1)*d]
+	var s float64
+	for k := 0; k < n; k++ {
+		if k == i {
+			row[k] = 0
+			continue
+		}
+		zk := z[k*d : (k+1)*d]
+		var d2 float64
+		for t, v := range zi {
+			u := float64(v - zk[t])
+			d2 += u * u
+		}
+		q := 1 / (1 + d2)
+		row[k] = q
+		s += q
+	}
+	qp := row[p]
+	for k := range row {
+		row[k] = -row[k] * row[k] / s
+	}
+	row[p] += qp
+	return -math.Log(qp) + math.Log(s)
 }
 
 // cauchyBackwardRows writes ∂L/∂z_r = (2/n) Σ_k (a_rk + a_kr)(z_r − z_k)
