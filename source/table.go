@@ -683,7 +683,13 @@ func safeColumn(be tableBackend, g, col int) (a arrow.Array, err error) {
 	if a, err = be.column(g, col); err != nil {
 		return nil, err
 	}
-	if err := validateArray(a); err != nil {
+	// arrow-go's full validation (buffer sizes, offsets within their data
+	// and non-decreasing, struct children, dictionaries) before Value or
+	// IsNull index anything: IPC readers take the buffers as the file gives
+	// them, and FuzzArrowIPC found label offsets 7 MB past their data and
+	// image offsets going backwards, both panics. (An array's own Validate
+	// is not enough: Struct's checks only its children's lengths.)
+	if err := array.ValidateFull(a); err != nil {
 		a.Release()
 		return nil, fmt.Errorf("damaged column: %w", err)
 	}

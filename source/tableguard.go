@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -129,24 +127,34 @@ func checkArrowFooter(f io.ReaderAt, size int64) error {
 	return w.schema(schema)
 }
 
+// messageRoot frames one encapsulated IPC message (an optional 0xFFFFFFFF
+// continuation marker, a 32-bit metadata length, the flatbuffer) and
+// returns a walker over its metadata with the Message table's offset, the
+// framed bytes after the marker and the metadata length.
+func messageRoot(b []byte) (w *fbWalk, root int, framed []byte, n int, err error) {
+	if len(b) >= 4 && binary.LittleEndian.Uint32(b) == 0xFFFFFFFF {
+		b = b[4:]
+	}
+	if len(b) < 4 {
+		return nil, 0, nil, 0, errFooter
+	}
+	n = int(int32(binary.LittleEndian.Uint32(b)))
+	if n <= 0 || n > len(b)-4 {
+		return nil, 0, nil, 0, fmt.Errorf("%w: message of %d bytes in %d", errFooter, n, len(b))
+	}
+	w = &fbWalk{buf: b[4 : 4+n], budget: n/4 + 1}
+	if root, err = w.uoffset(0); err != nil {
+		return nil, 0, nil, 0, err
+	}
+	return w, root, b, n, nil
+}
+
 // checkArrowSchemaMeta checks the serialized Arrow schema that pqarrow
 // decodes from a Parquet file's ARROW:schema metadata (with the default
 // allocator, beyond boundedAllocator's reach): an IPC message whose
 // declared body must lie in the data, and whose schema's vectors must fit.
 func checkArrowSchemaMeta(decoded []byte) error {
-	b := decoded
-	if len(b) >= 4 && binary.LittleEndian.Uint32(b) == 0xFFFFFFFF {
-		b = b[4:]
-	}
-	if len(b) < 4 {
-		return errFooter
-	}
-	n := int(int32(binary.LittleEndian.Uint32(b)))
-	if n <= 0 || n > len(b)-4 {
-		return fmt.Errorf("%w: message of %d bytes in %d", errFooter, n, len(b))
-	}
-	w := fbWalk{buf: b[4 : 4+n], budget: n/4 + 1}
-	root, err := w.uoffset(0)
+	w, root, b, n, err := messageRoot(decoded)
 	if err != nil {
 		return err
 	}
@@ -294,35 +302,12 @@ func (w *fbWalk) tables(t, k int, each func(int) error) error {
 	return nil
 }
 
-// validateArray checks that a column read from a file is consistent with
-// arrow-go's full validation (buffer sizes, offsets within their data and
-// non-decreasing, struct children, dictionaries), so that Value and IsNull
-// cannot index out of range. Arrow IPC readers take the buffers as the file
-// gives them: FuzzArrowIPC found a string label column whose offsets
-// pointed 7 MB past its data, and an HF image struct whose bytes offsets
-// went backwards; both panicked in Value. (The arrays' own ValidateFull is
-// not enough: Struct's checks only its children's lengths.)
-func validateArray(a arrow.Array) error {
-	return array.ValidateFull(a)
-}
-
 // checkArrowMessage checks the vectors of one IPC message's metadata (its
 // custom metadata; a record batch's nodes, buffers and variadic counts)
 // before arrow-go makes slices of those lengths: FuzzArrowIPC found a
 // record batch whose metadata declared a vector of billions of entries.
 func checkArrowMessage(b []byte, batch bool) error {
-	if len(b) >= 4 && binary.LittleEndian.Uint32(b) == 0xFFFFFFFF {
-		b = b[4:]
-	}
-	if len(b) < 4 {
-		return errFooter
-	}
-	n := int(int32(binary.LittleEndian.Uint32(b)))
-	if n <= 0 || n > len(b)-4 {
-		return fmt.Errorf("%w: message of %d bytes in %d", errFooter, n, len(b))
-	}
-	w := fbWalk{buf: b[4 : 4+n], budget: n/4 + 1}
-	root, err := w.uoffset(0)
+	w, root, _, _, err := messageRoot(b)
 	if err != nil {
 		return err
 	}
