@@ -40,11 +40,15 @@ func TestMain(m *testing.M) {
 }
 
 // smallData packs 6×50 = 300 CIFAR-format images.
-func smallData(t *testing.T) string {
+func smallData(t *testing.T) string { return packCIFAR(t, 7, "small.tscn") }
+
+// packCIFAR packs 300 CIFAR-format images made from seed into a file
+// named name in a temporary directory.
+func packCIFAR(t *testing.T, seed int64, name string) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "cifar")
-	if _, _, err := sourcetest.WriteCIFAR10(src, 50, 7); err != nil {
+	if _, _, err := sourcetest.WriteCIFAR10(src, 50, seed); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := source.Open([]string{src}, source.Options{})
@@ -52,7 +56,7 @@ func smallData(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer ds.Close()
-	out := filepath.Join(dir, "small.tscn")
+	out := filepath.Join(dir, name)
 	if _, err := pack.Pack(t.Context(), ds, []string{src}, out, pack.Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,6 @@ import (
 	"github.com/tsimcne/tsimcne-go/embedio"
 	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
-	"github.com/tsimcne/tsimcne-go/pack"
-	"github.com/tsimcne/tsimcne-go/source"
-	"github.com/tsimcne/tsimcne-go/source/sourcetest"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
 
@@ -284,24 +281,7 @@ func TestMPIKillRankAndResume(t *testing.T) {
 
 // otherData packs a second dataset of the same shape as smallData but
 // different pixels.
-func otherData(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "cifar")
-	if _, _, err := sourcetest.WriteCIFAR10(src, 50, 8); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := source.Open([]string{src}, source.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
-	out := filepath.Join(dir, "other.tscn")
-	if _, err := pack.Pack(t.Context(), ds, []string{src}, out, pack.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func otherData(t *testing.T) string { return packCIFAR(t, 8, "other.tscn") }
 
 // TestMPIBadSetups: a global batch not divisible by the ranks, an MPI
 // library that cannot be loaded under mpirun, and ranks given different
