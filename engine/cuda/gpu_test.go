@@ -473,19 +473,7 @@ func TestTrainStepMatchesCPU(t *testing.T) {
 			t.Errorf("step %d: loss GPU %.9g, CPU %.9g", s+1, losses[1][s], losses[0][s])
 		}
 	}
-	worst := 0.0
-	for k, c := range dicts[0] {
-		if strings.HasSuffix(k, "num_batches_tracked") {
-			continue
-		}
-		cv, _ := c.Float32s()
-		gv, _ := dicts[1][k].Float32s()
-		e := relErr(gv, cv)
-		worst = max(worst, e)
-		if !(e <= 1e-4) {
-			t.Errorf("%s after one step: relative error %.3g", k, e)
-		}
-	}
+	worst := compareStates(t, dicts[0], dicts[1], "after one step")
 	t.Logf("one step: worst relative error %.3g over %d tensors; losses %.9g / %.9g (CPU / GPU)", worst, len(dicts[0]), losses[0][0], losses[1][0])
 }
 
@@ -662,4 +650,25 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-dev-MB")
 		})
 	}
+}
+
+// compareStates checks every tensor of the GPU's state dict against the
+// CPU's within 1e-4 relative (the step counters aside) and returns the
+// worst error; when names the moment in failures ("after one step").
+func compareStates(t *testing.T, cpu, gpu map[string]safetensors.Tensor, when string) float64 {
+	t.Helper()
+	worst := 0.0
+	for k, c := range cpu {
+		if strings.HasSuffix(k, "num_batches_tracked") {
+			continue
+		}
+		cv, _ := c.Float32s()
+		gv, _ := gpu[k].Float32s()
+		e := relErr(gv, cv)
+		worst = max(worst, e)
+		if !(e <= 1e-4) {
+			t.Errorf("%s %s: relative error %.3g", k, when, e)
+		}
+	}
+	return worst
 }
