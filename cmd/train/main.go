@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -248,6 +249,9 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 				return fmt.Errorf("resume: %w (another train is running there)", err)
 			}
 			defer unlock()
+			// Temporary files of a train killed while writing, including
+			// one killed after its last checkpoint, whose run is complete.
+			atomicfile.RemoveStaleDir(runDir)
 		}
 		m, err = tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: f.device, Threads: f.threads, Workers: f.workers}, logf)
 		if err != nil {
@@ -256,6 +260,14 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 		st := m.State()
 		if st.Done {
 			logf("%s: the run is already complete", runDir)
+			// A train killed between its last checkpoint and the loss
+			// plot left no loss.png: draw it now.
+			lossPath := filepath.Join(runDir, "loss.png")
+			if _, err := os.Stat(lossPath); errors.Is(err, fs.ErrNotExist) && j.Writer() {
+				if perr := tsimcne.LossPlot(runDir, m.Config(), lossPath); perr != nil {
+					logf("loss plot: %v", perr)
+				}
+			}
 			return nil
 		}
 		if err := checkResumeFlags(cmd, f, cfg, m); err != nil {

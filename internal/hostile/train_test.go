@@ -156,11 +156,25 @@ func TestResumeRefusesConflictingFlags(t *testing.T) {
 	if len(ms) != 6 {
 		t.Fatalf("after --change-epochs 1,3,2: %d epochs in metrics.csv, want 6", len(ms))
 	}
-	// A complete run resumed: nothing to do, said so.
+	// A complete run whose train was killed while drawing the loss plot
+	// (no loss.png, the dead writer's temporary file left) and is resumed:
+	// nothing to train, said so; the leftover goes and the plot is drawn.
+	lossPath := filepath.Join(runDir, "loss.png")
+	os.Remove(lossPath)
+	stale := filepath.Join(runDir, ".loss.png.123456.tmp")
+	if err := os.WriteFile(stale, []byte("\x89PNG half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r = run(t, quick, "", "train", "--resume", "-o", runDir, fx.tiny)
 	r.ok(t)
 	if !strings.Contains(r.err, "already complete") {
 		t.Fatalf("complete run: %s", r)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the dead writer's %s is still there (%v)", stale, err)
+	}
+	if _, err := os.Stat(lossPath); err != nil {
+		t.Fatalf("loss.png not drawn again: %v", err)
 	}
 }
 
