@@ -2,7 +2,7 @@
 in one forward pass, Cauchy InfoNCE, backward, clamp to ±4, SGD momentum 0.9
 wd 5e-4) on 2 threads. Prints images/s (every view counts) and peak RSS.
 
-Run with Debian's python: /usr/bin/python3 scripts/engine/bench_torch.py 64 [steps] [arch]
+Run with Debian's python: /usr/bin/python3 scripts/engine/bench_torch.py 64 [steps] [arch] [side]
 Each batch size should run in its own process so peak RSS is its own.
 """
 import os
@@ -38,7 +38,8 @@ def main():
     model = TSimCNE(arch)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.rand(2 * n, 3, 32, 32)
+    side = int(sys.argv[4]) if len(sys.argv) > 4 else 32
+    x = torch.rand(2 * n, 3, side, side)
 
     def step():
         opt.zero_grad(set_to_none=True)
