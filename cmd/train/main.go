@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +41,7 @@ type flags struct {
 	imageSize, subset, every                          int
 	seed                                              uint64
 	resume, quiet, changeEpochs, localBN              bool
+	budget                                            time.Duration
 	scaleMin, flipP                                   float64
 }
 
@@ -68,6 +70,7 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	fl.BoolVar(&f.resume, "resume", false, "continue the run in the directory given with -o (training flags given with it must match the run's)")
 	fl.BoolVar(&f.changeEpochs, "change-epochs", false, "with --resume: accept a different --epochs (finished stages keep theirs)")
 	fl.StringVar(&f.epochs, "epochs", "1000,50,450", "epochs per stage (one value: stage 1 only)")
+	fl.DurationVar(&f.budget, "time", 0, "train for about this long (e.g. 5m) instead of a number of epochs: the epochs are scaled from --epochs's proportions to the speed measured on the first steps, and recorded in config.json")
 	fl.IntVar(&f.batch, "batch", 512, "images per step (each gives two views)")
 	fl.IntVar(&f.outDim, "out-dim", 2, "dimension of the final map")
 	fl.IntVar(&f.pretrainDim, "pretrain-out-dim", 128, "stage-1 output dimension")
@@ -216,6 +219,15 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 	if runDir == "" {
 		return errors.New("-o RUN_DIR is required")
 	}
+	if f.budget != 0 && f.resume {
+		return errors.New("--time plans a new run; a resumed run keeps its schedule (change it with --epochs and --change-epochs)")
+	}
+	if f.budget < 0 {
+		return fmt.Errorf("--time %v: want a positive duration such as 5m", f.budget)
+	}
+	if f.budget != 0 && j.Size() > 1 {
+		return errors.New("--time is for one process: under mpirun give the epochs with --epochs")
+	}
 	if f.changeEpochs && !f.resume {
 		return errors.New("--change-epochs is for --resume: it lets a resumed run take a different --epochs")
 	}
@@ -307,6 +319,17 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 			}
 			return err
 		}
+		var plan *tsimcne.TimePlan
+		if f.budget > 0 {
+			logf("--time %v: measuring the training speed of each stage", f.budget)
+			p, err := m.PlanTime(ctx, ds, f.budget)
+			if err != nil {
+				return fmt.Errorf("--time %v: %w", f.budget, err)
+			}
+			plan = &p
+			logf("--time %v: %s images/s per stage; training %s epochs (about %.0fs; the same run as --epochs %s --warmup %s)",
+				f.budget, joinFloats(p.ImagesPerSec), joinInts(p.Epochs), p.PlannedSeconds, joinInts(p.Epochs), joinInts(p.Warmup))
+		}
 		if j.Writer() {
 			if err := os.MkdirAll(runDir, 0o755); err != nil {
 				return err
@@ -319,7 +342,12 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 			if _, err := os.Stat(ckpt); err == nil { // another train got there first
 				return fmt.Errorf("%s already holds a run; use --resume to continue it or choose another directory", runDir)
 			}
-			if err := writeJSON(filepath.Join(runDir, "config.json"), map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}); err != nil {
+			meta := map[string]any{"config": m.Config(), "data": data, "data_id": m.Data()}
+			if plan != nil {
+				meta["time_plan"] = plan
+				meta["repeat_with"] = "--epochs " + joinInts(plan.Epochs) + " --warmup " + joinInts(plan.Warmup)
+			}
+			if err := writeJSON(filepath.Join(runDir, "config.json"), meta); err != nil {
 				return err
 			}
 		}
@@ -469,4 +497,20 @@ func writeJSON(path string, v any) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	})
+}
+
+func joinInts(v []int) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ",")
+}
+
+func joinFloats(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(parts, ",")
 }

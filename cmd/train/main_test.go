@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/pack"
 	"github.com/tsimcne/tsimcne-go/source"
 	"github.com/tsimcne/tsimcne-go/source/sourcetest"
+	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
 
 // The CLI tests run the real binaries: pack a small generated CIFAR-10
@@ -307,4 +311,79 @@ func runBinEnv(t *testing.T, env []string, name string, args ...string) (string,
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// TestTimeBudget: --time measures the speed, scales --epochs's proportions
+// into the budget, records the plan in config.json, and the run is the
+// same, bit for bit, as one given the planned --epochs and --warmup.
+func TestTimeBudget(t *testing.T) {
+	data := smallData(t)
+	dir := t.TempDir()
+	runA := filepath.Join(dir, "a")
+	args := trainArgs(data, runA)
+	// Proportions 3:1:2 and an explicit warm-up, which scales with its stage.
+	args = append(args, "--epochs", "30,10,20", "--warmup", "6,0,4", "--time", "5s")
+	out := mustBin(t, "train", args...)
+	if !strings.Contains(out, "images/s per stage") {
+		t.Errorf("train --time did not report what it measured:\n%s", out)
+	}
+	raw, err := os.ReadFile(filepath.Join(runA, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Config tsimcne.Config   `json:"config"`
+		Plan   tsimcne.TimePlan `json:"time_plan"`
+		Repeat string           `json:"repeat_with"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Plan
+	if p.BudgetText != "5s" || len(p.Epochs) != 3 || len(p.ImagesPerSec) != 3 || !slices.Equal(p.Base, []int{30, 10, 20}) {
+		t.Fatalf("time_plan %+v", p)
+	}
+	if !slices.Equal(cfg.Config.Epochs, p.Epochs) || !slices.Equal(cfg.Config.Warmup, p.Warmup) {
+		t.Fatalf("config %v/%v is not the plan %v/%v", cfg.Config.Epochs, cfg.Config.Warmup, p.Epochs, p.Warmup)
+	}
+	if p.PlannedSeconds+p.ProbeSeconds > 5 {
+		t.Errorf("planned %.1fs + measuring %.1fs exceeds the 5s budget", p.PlannedSeconds, p.ProbeSeconds)
+	}
+	// The proportions, up to the rounding of each stage to whole epochs.
+	f := float64(p.Epochs[0]) / 30
+	for s, base := range []int{30, 10, 20} {
+		if d := math.Abs(float64(p.Epochs[s]) - f*float64(base)); d > 1 && p.Epochs[s] > 1 {
+			t.Errorf("stage %d: %d epochs, want about %.1f (%v from %v)", s+1, p.Epochs[s], f*float64(base), p.Epochs, p.Base)
+		}
+	}
+	if p.Warmup[1] != 0 || p.Warmup[0] >= p.Epochs[0] && p.Epochs[0] > 0 {
+		t.Errorf("warm-up %v for epochs %v", p.Warmup, p.Epochs)
+	}
+	want := "--epochs " + joinInts(p.Epochs) + " --warmup " + joinInts(p.Warmup)
+	if cfg.Repeat != want {
+		t.Errorf("repeat_with %q, want %q", cfg.Repeat, want)
+	}
+
+	// The same run from the recorded schedule.
+	runB := filepath.Join(dir, "b")
+	argsB := append(trainArgs(data, runB), strings.Fields(cfg.Repeat)...)
+	mustBin(t, "train", argsB...)
+	a, _ := os.ReadFile(filepath.Join(runA, "checkpoint.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(runB, "checkpoint.safetensors"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		if d, where := maxRelDiff(t, filepath.Join(runA, "checkpoint.safetensors"), filepath.Join(runB, "checkpoint.safetensors")); d != 0 {
+			t.Fatalf("--time run and its --epochs repetition differ: %g at %s", d, where)
+		}
+		t.Fatalf("--time run and its --epochs repetition: checkpoints differ (not in the weights)")
+	}
+
+	// A budget too small for one epoch per stage, and --time with --resume.
+	out, err = runBin(t, "train", append(trainArgs(data, filepath.Join(dir, "c")), "--time", "1ms")...)
+	if err == nil || !strings.Contains(out, "one epoch per stage takes about") {
+		t.Errorf("--time 1ms: %v\n%s", err, out)
+	}
+	out, err = runBin(t, "train", "--resume", "-o", runA, data, "--time", "1m")
+	if err == nil || !strings.Contains(out, "--time plans a new run") {
+		t.Errorf("--time with --resume: %v\n%s", err, out)
+	}
 }
