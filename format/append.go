@@ -35,8 +35,18 @@ func Append(path string, opt *WriterOptions) (*Writer, error) {
 	if opt != nil {
 		o = *opt
 	}
+	// One append at a time: two would each copy the old version, and the
+	// second commit would drop the first one's samples.
+	unlock, err := atomicfile.LockExisting(path)
+	if err != nil {
+		if errors.Is(err, atomicfile.ErrBusy) {
+			return nil, fmt.Errorf("append to %s: another process is appending to it (%w); wait for it to finish", path, err)
+		}
+		return nil, fmt.Errorf("append to %s: %w", path, err)
+	}
 	r, err := Open(path, &ReaderOptions{NoChunkCheck: true})
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("append to %s: %w", path, err)
 	}
 	defer r.Close()
@@ -66,10 +76,11 @@ func Append(path string, opt *WriterOptions) (*Writer, error) {
 	// killed is removed by the next write to the same path.
 	f, err := atomicfile.CreateTemp(path)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("append to %s: %w", path, err)
 	}
 	w := &Writer{
-		path: path, tmp: f.Name(), f: f,
+		path: path, tmp: f.Name(), f: f, unlock: unlock,
 		schema:    schema,
 		codec:     codec,
 		chunkSize: chunkSize,

@@ -144,6 +144,60 @@ func TestAppend(t *testing.T) {
 	}
 }
 
+// TestAppendConcurrent: a second append to a file while one is under way
+// is refused, naming the file (it would copy the old version, and its
+// commit would drop the first one's samples); once the first commits, the
+// next append sees its samples and adds after them.
+func TestAppendConcurrent(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "d.tscn")
+	writeBase(t, p, 20)
+	w1, err := Append(p, &WriterOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 20; k < 30; k++ {
+		if err := w1.Add(appendSample(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w2, err := Append(p, nil); err == nil {
+		w2.Abort()
+		t.Fatal("a second append while the first is under way was accepted")
+	} else if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "another process is appending") {
+		t.Fatalf("second append: %v", err)
+	}
+	if err := w1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := Append(p, nil)
+	if err != nil {
+		t.Fatalf("append after the first committed: %v", err)
+	}
+	if w2.Len() != 30 {
+		t.Fatalf("the second append sees %d samples, want 30", w2.Len())
+	}
+	for k := 30; k < 35; k++ {
+		if err := w2.Add(appendSample(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkSamples(t, p, 35)
+	// An aborted append releases the file too.
+	w3, err := Append(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w3.Abort()
+	w4, err := Append(p, nil)
+	if err != nil {
+		t.Fatalf("append after an abort: %v", err)
+	}
+	w4.Abort()
+}
+
 // The kill -9 test's child: append samples n0..n1-1 to the file, slowly
 // enough (a pause every few samples) that the parent's kill lands in every
 // phase: the copy, the chunks, the metadata, the rename.

@@ -69,6 +69,7 @@ type Sample struct {
 type Writer struct {
 	path, tmp string
 	f         *os.File
+	unlock    func() // Append's lock on path; nil for Create
 	bw        *bufio.Writer
 	off       uint64 // bytes written so far
 	schema    Schema
@@ -391,7 +392,17 @@ func (w *Writer) Close() error {
 		w.Abort()
 		return err
 	}
+	w.release()
 	return nil
+}
+
+// release drops Append's lock on the file (after the commit's rename, or
+// the abort).
+func (w *Writer) release() {
+	if w.unlock != nil {
+		w.unlock()
+		w.unlock = nil
+	}
 }
 
 func (w *Writer) stop() {
@@ -510,5 +521,6 @@ func (w *Writer) Abort() error {
 		atomicfile.Discard(w.f)
 		w.f, w.tmp = nil, ""
 	}
+	w.release()
 	return nil
 }

@@ -239,3 +239,34 @@ func Lock(path string) (release func(), err error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// LockExisting takes an exclusive advisory lock on the existing file at
+// path itself, without waiting, and returns a function that releases it.
+// It serialises read-modify-replace updates of one file (pack --append):
+// two of them at once would each copy the old version and the second
+// rename would drop the first one's additions. A writer that replaces path
+// (CreateTemp, Commit) holds the new file's lock until the rename is done,
+// so the lock taken here is always on the version that path names.
+func LockExisting(path string) (release func(), err error) {
+	for attempt := 0; ; attempt++ {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if err := tryLock(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, ErrBusy)
+		}
+		// Another writer may have replaced path between the open and the
+		// lock: the lock must be on the file path names now.
+		fst, err1 := f.Stat()
+		pst, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(fst, pst) {
+			return func() { f.Close() }, nil
+		}
+		f.Close()
+		if attempt == 3 {
+			return nil, fmt.Errorf("%s: replaced again and again while being locked: %w", path, ErrBusy)
+		}
+	}
+}
