@@ -2,6 +2,7 @@ package format
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -420,7 +421,7 @@ func (w *Writer) finish() error {
 	for i := range order {
 		order[i] = uint32(i)
 	}
-	slices.SortFunc(order, func(a, b uint32) int { return cmpInt(w.keys[a], w.keys[b]) })
+	slices.SortFunc(order, func(a, b uint32) int { return cmp.Compare(w.keys[a], w.keys[b]) })
 	for d := 1; d < n; d++ {
 		if w.keys[order[d]] == w.keys[order[d-1]] {
 			return fmt.Errorf("two samples have the same index %d", w.keys[order[d]])
@@ -488,16 +489,6 @@ func (w *Writer) finish() error {
 	f := w.f
 	w.f, w.tmp = nil, ""
 	return atomicfile.Commit(f, w.path)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Abort discards everything written so far and removes the temporary file.
