@@ -443,7 +443,7 @@ func (l *Loader) Close() error {
 	return nil
 }
 
-func errIndex(i, n int) error { return fmt.Errorf("sample %d out of range 0..%d", i, n-1) }
+func errIndex(i, n int) error { return fmt.Errorf("loader: sample %d out of range 0..%d", i, n-1) }
 
 // batchShard is rank's part of every global batch of world·b images of
 // order (Options.BatchShards).

@@ -63,13 +63,13 @@ func New(kind string, threads int) (Gemm, string, error) {
 	case "avx512", "avx-512":
 		g, err := AVX512(threads)
 		if err != nil {
-			return nil, "", fmt.Errorf("blas: AVX-512 GEMM requested: %w", err)
+			return nil, "", fmt.Errorf("%w (the AVX-512 GEMM was requested)", err)
 		}
 		return g, "", nil
 	case "openblas":
 		g, err := OpenBLAS(threads)
 		if err != nil {
-			return nil, "", fmt.Errorf("blas: OpenBLAS requested: %w", err)
+			return nil, "", fmt.Errorf("%w (OpenBLAS was requested)", err)
 		}
 		return g, "", nil
 	case "auto":
