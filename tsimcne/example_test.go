@@ -36,7 +36,6 @@ func Example() {
 		BatchSize: 16,
 		Backbone:  "resnet_w4_b1111_h16",
 		Seed:      1,
-		Device:    "cpu",
 	})
 	if err != nil {
 		panic(err)
