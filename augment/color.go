@@ -9,7 +9,7 @@ import (
 // Each follows torchvision 0.14's tensor implementation operation by
 // operation in float32 (blend = a·x + b·y with a = float32(f) and
 // b = float32(1 − f), then clamp to [0, 1]), except that grayscale uses the
-// ITU-R 601 weights of the spec (see the package comment).
+// ITU-R 601 weights of PIL and docs/ALGORITHM.md (see the package comment).
 
 const (
 	lumaR = 0.299

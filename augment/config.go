@@ -1,4 +1,5 @@
-// Package augment implements the t-SimCNE view augmentation (spec §4):
+// Package augment implements the t-SimCNE view augmentation (docs/ALGORITHM.md,
+// "Augmentations"):
 // RandomResizedCrop → horizontal flip → colour jitter in random order →
 // random grayscale → float in [0, 1] (optionally mean/std normalised),
 // with an optional random rotation for medical-style data.
@@ -19,7 +20,7 @@
 // for operation in float32, and a closed form of its RGB→HSV→RGB round trip
 // (the same values up to float32 rounding). The one deliberate difference:
 // grayscale (for RandomGrayscale, contrast and saturation) uses the ITU-R 601
-// weights 0.299/0.587/0.114 from the spec and PIL, where torchvision's tensor
+// weights 0.299/0.587/0.114 of PIL (docs/ALGORITHM.md), where torchvision's tensor
 // code writes 0.2989. Measured against torchvision on the fixtures
 // (fixture_test.go, scripts/augment/gen_fixtures.py): crop/resize/flip and
 // rotation within 2e-5, single colour operations within 2e-4, whole views

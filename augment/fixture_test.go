@@ -19,7 +19,7 @@ import (
 //     and rounds its output to uint8 (±0.5/255), then ToTensor divides by 255.
 //   - colour operations alone: 1e-5 for brightness and hue (same float32
 //     formulas); 2e-4 for contrast, saturation and grayscale, because we use the
-//     spec's ITU-R 601 weight 0.299 for red where torchvision's tensor code has
+//     ITU-R 601 weight 0.299 (docs/ALGORITHM.md) for red where torchvision's tensor code has
 //     0.2989 (|Δ| ≤ 1e-4·R·|1−f| before clamping).
 //   - rotation (F.rotate, bilinear, zero fill) of the whole image: 2e-5 —
 //     float rounding (we map coordinates in float64, torch in float32).

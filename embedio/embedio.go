@@ -242,9 +242,6 @@ func classDictionary(e *Embedding) arrow.Array {
 	return b.NewArray()
 }
 
-// batch builds rows lo..hi. The int32/int64/float32 columns point straight
-// into e's slices (no copy); only x/y (de-interleaved), a generated index and
-// the class validity bitmap are new memory, bounded by BatchRows.
 // writeRows hands e's rows to write in batches of BatchRows. Every batch
 // shares one class dictionary: the IPC file format allows a single
 // dictionary per field, and the writers skip re-sending a dictionary whose
@@ -272,6 +269,9 @@ func writeRows(schema *arrow.Schema, e *Embedding, write func(arrow.RecordBatch)
 	}
 }
 
+// batch builds rows lo..hi. The int32/int64/float32 columns point straight
+// into e's slices (no copy); only x/y (de-interleaved), a generated index and
+// the class validity bitmap are new memory, bounded by BatchRows.
 func batch(schema *arrow.Schema, e *Embedding, dict arrow.Array, lo, hi int) arrow.RecordBatch {
 	m := hi - lo
 	var cols []arrow.Array

@@ -148,6 +148,11 @@ func ReadParquet(path string) (e *Embedding, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedio: read %s: %w", path, err)
 	}
+	// Checked before the class names are looked up: classesFromRows grows
+	// its list to the largest label, which Validate bounds.
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("%w (reading %s)", err, path)
+	}
 	// The Parquet key-value metadata is the embedding's metadata, less
 	// the keys that carry the Arrow schema and the class names.
 	e.Meta = map[string]string{}
@@ -170,9 +175,9 @@ func ReadParquet(path string) (e *Embedding, err error) {
 		} else if e.Classes, err = classesFromRows(src, e.Labels); err != nil {
 			return nil, fmt.Errorf("embedio: read %s: %w", path, err)
 		}
-		if err := e.Validate(); err != nil {
-			return nil, fmt.Errorf("embedio: read %s: %w", path, err)
-		}
+	}
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("%w (reading %s)", err, path)
 	}
 	return e, nil
 }

@@ -46,6 +46,9 @@ func Read(path string) (e *Embedding, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedio: read %s: %w", path, err)
 	}
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("%w (reading %s)", err, path)
+	}
 	return e, nil
 }
 
@@ -147,9 +150,6 @@ func decode(fr batchSource) (*Embedding, error) {
 		// Write sets the same Data for every batch of a dictionary, but
 		// a foreign file could replace it; catching that would need the
 		// IPC reader's help, and the file format forbids it anyway.
-	}
-	if err := e.Validate(); err != nil {
-		return nil, err
 	}
 	return e, nil
 }

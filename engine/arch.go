@@ -21,10 +21,10 @@ type Arch struct {
 	HeadHidden int
 }
 
-// DefaultArch is the spec's backbone.
+// DefaultArch is t-SimCNE's backbone (docs/ALGORITHM.md, "Model").
 const DefaultArch = "resnet18_simclr"
 
-// named architectures. resnet18_simclr is the spec's model; the others are
+// named architectures. resnet18_simclr is t-SimCNE's model; the others are
 // for CPU users (resnet_tiny trains MNIST on two cores in minutes).
 var namedArchs = map[string]Arch{
 	"resnet18_simclr": {Widths: [4]int{64, 128, 256, 512}, Blocks: [4]int{2, 2, 2, 2}, HeadHidden: 1024},

@@ -7,9 +7,14 @@
 // Layers never touch memory or arithmetic directly: they call a Backend,
 // which owns the buffers and implements the handful of kernels the model
 // needs (GEMM, im2col, BatchNorm, element-wise ops, reductions, the SGD
-// update). The CPU backend in this package runs GEMMs on OpenBLAS (loaded at
-// run time, no cgo) or a pure-Go fallback; a GPU backend can implement the
-// same interface without changes to the layers.
+// update). The CPU backend in this package runs GEMMs on engine/blas: its
+// AVX-512 assembly kernels on CPUs that have AVX-512F (the first choice),
+// else OpenBLAS (loaded at run time, no cgo), else a pure-Go fallback
+// (CPUOptions.GEMM). The GPU backend, engine/cuda, implements the same
+// interface, so the layers do not change with the device.
+//
+// docs/ALGORITHM.md describes the model, the losses and the optimiser that
+// this package implements; docs/ARCHITECTURE.md places it in the program.
 package engine
 
 // Buf is a flat float32 buffer owned by a Backend. Host-memory backends keep

@@ -654,7 +654,8 @@ func (c *CPU) ColSum(y Buf, rows, cols int, out Buf) {
 	}
 }
 
-// SGD is PyTorch's SGD with the spec's element-wise clamp before weight decay.
+// SGD is PyTorch's SGD with t-SimCNE's element-wise clamp before weight decay
+// (docs/ALGORITHM.md, "Optimiser").
 func (c *CPU) SGD(p, g, m Buf, n int, s SGDArgs) {
 	c.k = kargs{x: p.host[:n], y: g.host[:n], z: m.host[:n], sgd: s}
 	c.parallel(n, 1<<15, sgdRange)

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The spec's test vectors (tsimcne.md §2).
+// The loss test vectors of docs/ALGORITHM.md, "Loss".
 var specZ = []float32{0, 0, 1, 0, 0, 2, 0.5, 0, 1, 1, 0, 1}
 
 func TestCauchyLossSpecVector(t *testing.T) {
@@ -93,7 +93,8 @@ func TestLossesMatchPyTorch(t *testing.T) {
 	}
 }
 
-// TestLRTableSpecValues checks the spec's values at batch 512.
+// TestLRTableSpecValues checks the check values of docs/ALGORITHM.md,
+// "Learning-rate schedule", at batch 512.
 func TestLRTableSpecValues(t *testing.T) {
 	base := BaseLR(512)
 	if math.Abs(base-0.06) > 1e-15 {
@@ -192,7 +193,7 @@ func TestArchNames(t *testing.T) {
 			if got := m.NumParams(false); got != c.params {
 				t.Errorf("%s: %d parameters, want %d", a.Name, got, c.params)
 			}
-			// The spec's backbone count excludes the head.
+			// docs/ALGORITHM.md's backbone count excludes the head.
 			if bb := m.NumParams(false) - (512*1024 + 1024 + 1024*128 + 128); bb != 11168832 {
 				t.Errorf("backbone has %d parameters, want 11,168,832", bb)
 			}

@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// SGD hyper-parameters of the spec.
+// SGD hyper-parameters of t-SimCNE (docs/ALGORITHM.md, "Optimiser").
 const (
 	DefaultMomentum    = 0.9
 	DefaultWeightDecay = 5e-4
@@ -22,7 +22,7 @@ type Optimizer struct {
 	steps                       int
 }
 
-// NewOptimizer returns a fresh optimiser (zero momentum) with the spec's
+// NewOptimizer returns a fresh optimiser (zero momentum) with t-SimCNE's
 // hyper-parameters.
 func NewOptimizer(be Backend) *Optimizer {
 	return &Optimizer{Momentum: DefaultMomentum, WeightDecay: DefaultWeightDecay, Clip: DefaultClip,
@@ -81,7 +81,7 @@ func (o *Optimizer) Step(params []*Param, lr float64) {
 	o.steps++
 }
 
-// BaseLR is the spec's batch-size-scaled learning rate 0.03·batch/256, where
+// BaseLR is t-SimCNE's batch-size-scaled learning rate 0.03·batch/256, where
 // batch counts images (not views).
 func BaseLR(batchImages int) float64 { return 0.03 * float64(batchImages) / 256 }
 

@@ -85,7 +85,7 @@ func (t *Trainer) finish(n int, lr float64) (PendingLoss, error) {
 
 // StartStage configures the model for stage 2 (new 2-D output layer, all
 // else frozen; outDim is its size) or stage 3 (all trainable), and resets
-// the optimiser's momentum as the spec requires.
+// the optimiser's momentum as docs/ALGORITHM.md ("Training stages") requires.
 func (t *Trainer) StartStage(stage, outDim int) error {
 	switch stage {
 	case 1:

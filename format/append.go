@@ -40,29 +40,29 @@ func Append(path string, opt *WriterOptions) (*Writer, error) {
 	unlock, err := atomicfile.LockExisting(path)
 	if err != nil {
 		if errors.Is(err, atomicfile.ErrBusy) {
-			return nil, fmt.Errorf("append to %s: another process is appending to it (%w); wait for it to finish", path, err)
+			return nil, fmt.Errorf("format: append to %s: another process is appending to it (%w); wait for it to finish", path, err)
 		}
-		return nil, fmt.Errorf("append to %s: %w", path, err)
+		return nil, fmt.Errorf("format: append to %s: %w", path, err)
 	}
 	r, err := Open(path, &ReaderOptions{NoChunkCheck: true})
 	if err != nil {
 		unlock()
-		return nil, fmt.Errorf("append to %s: %w", path, err)
+		return nil, err // it names the file and what is wrong with it
 	}
 	defer r.Close()
 	schema := *r.schema
 	schema.Classes = slices.Clone(schema.Classes)
-	codec, err := ParseCodec(schema.Codec)
+	codec, err := parseCodec(schema.Codec)
 	if err != nil {
-		return nil, fmt.Errorf("append to %s: schema codec: %w", path, err)
+		return nil, fmt.Errorf("format: append to %s: schema codec: %w", path, err)
 	}
 	if o.Codec != "" {
-		if c, err := ParseCodec(o.Codec); err != nil || c != codec {
-			return nil, fmt.Errorf("append to %s: the file's codec is %s; appended chunks use it too (asked for %q)", path, codec, o.Codec)
+		if c, err := parseCodec(o.Codec); err != nil || c != codec {
+			return nil, fmt.Errorf("format: append to %s: the file's codec is %s; appended chunks use it too (asked for %q)", path, codec, o.Codec)
 		}
 	}
 	if o.ChunkSize > 0 && o.ChunkSize != schema.ChunkSize {
-		return nil, fmt.Errorf("append to %s: the file's chunk size is %d; appended chunks use it too (asked for %d)", path, schema.ChunkSize, o.ChunkSize)
+		return nil, fmt.Errorf("format: append to %s: the file's chunk size is %d; appended chunks use it too (asked for %d)", path, schema.ChunkSize, o.ChunkSize)
 	}
 	chunkSize := schema.ChunkSize
 	if chunkSize <= 0 {
@@ -77,7 +77,7 @@ func Append(path string, opt *WriterOptions) (*Writer, error) {
 	f, err := atomicfile.CreateTemp(path)
 	if err != nil {
 		unlock()
-		return nil, fmt.Errorf("append to %s: %w", path, err)
+		return nil, fmt.Errorf("format: append to %s: %w", path, err)
 	}
 	w := &Writer{
 		path: path, tmp: f.Name(), f: f, unlock: unlock,
@@ -91,14 +91,14 @@ func Append(path string, opt *WriterOptions) (*Writer, error) {
 	}
 	if string(w.header().encode()) != string(r.data[:HeaderSize]) {
 		w.Abort()
-		return nil, fmt.Errorf("append to %s: its header flags disagree with its schema", path)
+		return nil, fmt.Errorf("format: append to %s: its header flags disagree with its schema", path)
 	}
 	// Copy the header and the data region. ReadFrom of a LimitedReader over
 	// an *os.File is copy_file_range on Linux: no pass through user space.
 	src, err := os.Open(path)
 	if err != nil {
 		w.Abort()
-		return nil, fmt.Errorf("append to %s: %w", path, err)
+		return nil, fmt.Errorf("format: append to %s: %w", path, err)
 	}
 	n, err := f.ReadFrom(io.LimitReader(src, int64(r.ft.DataEnd)))
 	src.Close()
@@ -107,7 +107,7 @@ func Append(path string, opt *WriterOptions) (*Writer, error) {
 	}
 	if err != nil {
 		w.Abort()
-		return nil, fmt.Errorf("append to %s: copying its data region: %w", path, err)
+		return nil, fmt.Errorf("format: append to %s: copying its data region: %w", path, err)
 	}
 	w.off = r.ft.DataEnd
 	w.bw = bufio.NewWriterSize(f, 1<<20)

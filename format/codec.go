@@ -35,6 +35,16 @@ func (c Codec) String() string {
 
 // ParseCodec turns "none", "lz4" or "zstd" into a Codec.
 func ParseCodec(s string) (Codec, error) {
+	c, err := parseCodec(s)
+	if err != nil {
+		return 0, fmt.Errorf("format: %w", err)
+	}
+	return c, nil
+}
+
+// parseCodec is ParseCodec without the package prefix, for errors that
+// format wraps itself.
+func parseCodec(s string) (Codec, error) {
 	switch strings.ToLower(s) {
 	case "none", "raw", "":
 		return CodecNone, nil

@@ -16,7 +16,7 @@ import "fmt"
 // fallback; it is returned for reuse.
 func (r *Reader) Prefetch(c int, buf []byte) ([]byte, error) {
 	if c < 0 || c >= r.chunks {
-		return buf, fmt.Errorf("%s: chunk %d of %d: out of range", r.path, c, r.chunks)
+		return buf, fmt.Errorf("format: %s: chunk %d of %d: out of range", r.path, c, r.chunks)
 	}
 	if r.f == nil {
 		return buf, nil // not backed by a file: nothing to fetch
@@ -30,7 +30,7 @@ func (r *Reader) Prefetch(c int, buf []byte) ([]byte, error) {
 		buf = make([]byte, n)
 	}
 	if _, err := r.f.ReadAt(buf[:n], int64(e.Off)); err != nil {
-		return buf, fmt.Errorf("%s: prefetching chunk %d: %w", r.path, c, err)
+		return buf, fmt.Errorf("format: %s: prefetching chunk %d: %w", r.path, c, err)
 	}
 	return buf, nil
 }

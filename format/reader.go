@@ -65,12 +65,12 @@ func Open(path string, opt *ReaderOptions) (*Reader, error) {
 	}
 	if st.IsDir() {
 		f.Close()
-		return nil, fmt.Errorf("%s: is a directory, not a packed dataset file", path)
+		return nil, fmt.Errorf("format: %s: is a directory, not a packed dataset file", path)
 	}
 	data, err := mapFile(f, st.Size())
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("format: %s: %w", path, err)
 	}
 	r, err := newReader(path, data, &o)
 	if err != nil {
@@ -86,7 +86,7 @@ func Open(path string, opt *ReaderOptions) (*Reader, error) {
 func newReader(path string, data []byte, o *ReaderOptions) (*Reader, error) {
 	r := &Reader{path: path, data: data, noCheck: o.NoChunkCheck}
 	if err := r.parse(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("format: %s: %w", path, err)
 	}
 	cache := o.CacheBytes
 	if cache <= 0 {
@@ -332,15 +332,15 @@ var ErrIndex = errors.New("sample index out of range")
 // otherwise; it is read-only and valid until Close.
 func (r *Reader) Get(i int) (Sample, error) {
 	if i < 0 || i >= r.n {
-		return Sample{}, fmt.Errorf("%s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
+		return Sample{}, fmt.Errorf("format: %s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
 	}
 	e := r.entry(i)
 	if e.Chunk >= uint32(r.chunks) { // Open checked every entry; this guards a file changed under the map
-		return Sample{}, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample %d names chunk %d of %d", i, e.Chunk, r.chunks)})
+		return Sample{}, fmt.Errorf("format: %s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample %d names chunk %d of %d", i, e.Chunk, r.chunks)})
 	}
 	chunk, err := r.chunkData(int(e.Chunk))
 	if err != nil {
-		return Sample{}, fmt.Errorf("%s: sample %d: %w", r.path, i, err)
+		return Sample{}, fmt.Errorf("format: %s: sample %d: %w", r.path, i, err)
 	}
 	return r.sampleIn(i, e, chunk)
 }
@@ -377,19 +377,19 @@ func (r *Reader) chunkData(c int) ([]byte, error) {
 // read without allocating. The chunk's checksum is always checked.
 func (r *Reader) ReadChunk(c int, dst []byte) ([]byte, error) {
 	if c < 0 || c >= r.chunks {
-		return dst, fmt.Errorf("%s: chunk %d of %d: out of range", r.path, c, r.chunks)
+		return dst, fmt.Errorf("format: %s: chunk %d of %d: out of range", r.path, c, r.chunks)
 	}
 	e := r.chunk(c)
 	stored := r.data[e.Off : e.Off+uint64(e.Stored)]
 	if got := checksum(stored); got != e.CRC {
-		return dst, fmt.Errorf("%s: %w", r.path, chunkDamage(c, e, got))
+		return dst, fmt.Errorf("format: %s: %w", r.path, chunkDamage(c, e, got))
 	}
 	if cap(dst) < int(e.Raw) {
 		dst = make([]byte, e.Raw)
 	}
 	dst = dst[:e.Raw]
 	if err := decompress(e.Codec, stored, dst); err != nil {
-		return dst, fmt.Errorf("%s: %w", r.path, &DamageError{Section: fmt.Sprintf("chunk %d", c), Detail: err.Error()})
+		return dst, fmt.Errorf("format: %s: %w", r.path, &DamageError{Section: fmt.Sprintf("chunk %d", c), Detail: err.Error()})
 	}
 	return dst, nil
 }
@@ -397,7 +397,7 @@ func (r *Reader) ReadChunk(c int, dst []byte) ([]byte, error) {
 // SampleIn returns sample i from chunk bytes obtained with ReadChunk(ChunkOf(i)).
 func (r *Reader) SampleIn(i int, chunk []byte) (Sample, error) {
 	if i < 0 || i >= r.n {
-		return Sample{}, fmt.Errorf("%s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
+		return Sample{}, fmt.Errorf("format: %s: sample %d: %w (the file has %d)", r.path, i, ErrIndex, r.n)
 	}
 	return r.sampleIn(i, r.entry(i), chunk)
 }
@@ -410,7 +410,7 @@ func (r *Reader) sampleIn(i int, e indexEntry, chunk []byte) (Sample, error) {
 		Encoded: e.Format != FormatRaw, Format: e.Format,
 	}
 	if uint64(e.Off)+uint64(e.Size) > uint64(len(chunk)) {
-		return s, fmt.Errorf("%s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample at %d+%d lies outside its chunk %d of %d bytes", e.Off, e.Size, e.Chunk, len(chunk))})
+		return s, fmt.Errorf("format: %s: sample %d: %w", r.path, i, &DamageError{Section: "index", Detail: fmt.Sprintf("sample at %d+%d lies outside its chunk %d of %d bytes", e.Off, e.Size, e.Chunk, len(chunk))})
 	}
 	s.Data = chunk[e.Off : e.Off+e.Size : e.Off+e.Size]
 	if r.schema.HasNames {

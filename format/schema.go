@@ -41,7 +41,7 @@ func ParseImageFormat(s string) (ImageFormat, error) {
 			return ImageFormat(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown image format %q", s)
+	return 0, fmt.Errorf("format: unknown image format %q", s)
 }
 
 // ImageSpec describes the image field of every sample.

@@ -61,7 +61,7 @@ func (r *Reader) VerifyContext(ctx context.Context, progress func(done, total in
 	if len(problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: %w", r.path, errors.Join(problems...))
+	return fmt.Errorf("format: %s: %w", r.path, errors.Join(problems...))
 }
 
 // verifyIndex checks each index entry against its chunk and the order

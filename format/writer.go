@@ -2,6 +2,7 @@ package format
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -144,7 +145,7 @@ func Create(path string, schema Schema, opt *WriterOptions) (*Writer, error) {
 	schema.ShuffleSeed = o.ShuffleSeed
 	schema.Fields = schema.fields()
 	if schema.Label2Name == "" && len(schema.Classes2) > 0 {
-		return nil, errors.New("schema: classes2 given without label2_name")
+		return nil, errors.New("format: schema: classes2 given without label2_name")
 	}
 
 	// A locked temporary file: one left by a killed writer is removed by
@@ -199,7 +200,7 @@ func (w *Writer) header() header {
 
 func (w *Writer) write(b []byte) error {
 	if _, err := w.bw.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", w.tmp, err)
+		return fmt.Errorf("format: write %s: %w", w.tmp, err)
 	}
 	w.off += uint64(len(b))
 	return nil
@@ -249,7 +250,7 @@ func (w *Writer) writeLoop() {
 			}
 			w.chunks = append(w.chunks, e)
 		} else if j.err != nil {
-			w.setErr(fmt.Errorf("chunk %d: %w", len(w.chunks), j.err))
+			w.setErr(fmt.Errorf("format: chunk %d: %w", len(w.chunks), j.err))
 		}
 		if j.pooled {
 			select {
@@ -294,10 +295,10 @@ func (w *Writer) Add(s *Sample) error {
 	}
 	n := len(s.Data)
 	if n > MaxSampleSize {
-		return fmt.Errorf("sample %d (%s): %d bytes, more than the %d a packed file can hold", s.Index, s.Name, n, uint64(MaxSampleSize))
+		return fmt.Errorf("format: sample %d (%s): %d bytes, more than the %d a packed file can hold", s.Index, s.Name, n, uint64(MaxSampleSize))
 	}
 	if len(w.entries) >= math.MaxUint32 {
-		return fmt.Errorf("sample %d: a packed file holds at most %d samples", s.Index, uint64(math.MaxUint32))
+		return fmt.Errorf("format: sample %d: a packed file holds at most %d samples", s.Index, uint64(math.MaxUint32))
 	}
 	if w.curCount > 0 && len(w.cur)+n > w.chunkSize {
 		w.seal()
@@ -347,28 +348,28 @@ func (w *Writer) check(s *Sample) error {
 	}
 	img := w.schema.Image
 	if s.Encoded != img.Encoded {
-		return fmt.Errorf("%s: encoded=%v but the file's images are encoded=%v", what(), s.Encoded, img.Encoded)
+		return fmt.Errorf("format: %s: encoded=%v but the file's images are encoded=%v", what(), s.Encoded, img.Encoded)
 	}
 	if s.Height <= 0 || s.Width <= 0 || s.Height > math.MaxUint16 || s.Width > math.MaxUint16 {
-		return fmt.Errorf("%s: image size %dx%d is outside 1..%d", what(), s.Width, s.Height, math.MaxUint16)
+		return fmt.Errorf("format: %s: image size %dx%d is outside 1..%d", what(), s.Width, s.Height, math.MaxUint16)
 	}
 	if s.Channels != 1 && s.Channels != 3 && s.Channels != 4 {
-		return fmt.Errorf("%s: %d channels, want 1, 3 or 4", what(), s.Channels)
+		return fmt.Errorf("format: %s: %d channels, want 1, 3 or 4", what(), s.Channels)
 	}
 	if img.Fixed && (s.Height != img.Height || s.Width != img.Width || s.Channels != img.Channels) {
-		return fmt.Errorf("%s: shape %dx%dx%d differs from the file's fixed %dx%dx%d", what(), s.Height, s.Width, s.Channels, img.Height, img.Width, img.Channels)
+		return fmt.Errorf("format: %s: shape %dx%dx%d differs from the file's fixed %dx%dx%d", what(), s.Height, s.Width, s.Channels, img.Height, img.Width, img.Channels)
 	}
 	if !s.Encoded && len(s.Data) != s.Height*s.Width*s.Channels {
-		return fmt.Errorf("%s: %d pixel bytes for shape %dx%dx%d", what(), len(s.Data), s.Height, s.Width, s.Channels)
+		return fmt.Errorf("format: %s: %d pixel bytes for shape %dx%dx%d", what(), len(s.Data), s.Height, s.Width, s.Channels)
 	}
 	if s.Encoded && (s.Format == FormatRaw || s.Format >= numFormats) {
-		return fmt.Errorf("%s: encoded image with format %v", what(), s.Format)
+		return fmt.Errorf("format: %s: encoded image with format %v", what(), s.Format)
 	}
 	if s.Label < 0 || (len(w.schema.Classes) > 0 && int(s.Label) >= len(w.schema.Classes)) {
-		return fmt.Errorf("%s: label %d outside the %d classes", what(), s.Label, len(w.schema.Classes))
+		return fmt.Errorf("format: %s: label %d outside the %d classes", what(), s.Label, len(w.schema.Classes))
 	}
 	if w.hasL2 && (s.Label2 < 0 || (len(w.schema.Classes2) > 0 && int(s.Label2) >= len(w.schema.Classes2))) {
-		return fmt.Errorf("%s: %s %d outside the %d classes", what(), w.schema.Label2Name, s.Label2, len(w.schema.Classes2))
+		return fmt.Errorf("format: %s: %s %d outside the %d classes", what(), w.schema.Label2Name, s.Label2, len(w.schema.Classes2))
 	}
 	return nil
 }
@@ -431,10 +432,10 @@ func (w *Writer) finish() error {
 	for i := range order {
 		order[i] = uint32(i)
 	}
-	slices.SortFunc(order, func(a, b uint32) int { return cmpInt(w.keys[a], w.keys[b]) })
+	slices.SortFunc(order, func(a, b uint32) int { return cmp.Compare(w.keys[a], w.keys[b]) })
 	for d := 1; d < n; d++ {
 		if w.keys[order[d]] == w.keys[order[d-1]] {
-			return fmt.Errorf("two samples have the same index %d", w.keys[order[d]])
+			return fmt.Errorf("format: two samples have the same index %d", w.keys[order[d]])
 		}
 	}
 	rank := make([]uint32, n) // storage position -> dataset index
@@ -454,7 +455,7 @@ func (w *Writer) finish() error {
 
 	schemaJSON, err := json.MarshalIndent(&w.schema, "", "  ")
 	if err != nil {
-		return fmt.Errorf("schema: %w", err)
+		return fmt.Errorf("format: schema: %w", err)
 	}
 	chunkTab := make([]byte, len(w.chunks)*ChunkEntrySize)
 	for i, c := range w.chunks {
@@ -494,21 +495,11 @@ func (w *Writer) finish() error {
 		return err
 	}
 	if err := w.bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", w.tmp, err)
+		return fmt.Errorf("format: write %s: %w", w.tmp, err)
 	}
 	f := w.f
 	w.f, w.tmp = nil, ""
 	return atomicfile.Commit(f, w.path)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Abort discards everything written so far and removes the temporary file.

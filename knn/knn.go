@@ -1,8 +1,8 @@
-// Package knn measures an embedding the way the t-SimCNE paper does (spec
-// §6): pool all points, draw a stratified random test split of 10,000 (a
-// seventh of the data when that is smaller), fit a k = 15 Euclidean
-// nearest-neighbour classifier on the other points' coordinates and report
-// its accuracy on the test split.
+// Package knn measures an embedding the way the t-SimCNE paper does
+// (docs/ALGORITHM.md, "kNN protocol"): pool all points, draw a stratified
+// random test split of 10,000 (a seventh of the data when that is smaller),
+// fit a k = 15 Euclidean nearest-neighbour classifier on the other points'
+// coordinates and report its accuracy on the test split.
 //
 // The classifier reproduces scikit-learn's KNeighborsClassifier(15) with its
 // defaults (uniform weights, Euclidean distance): the k nearest training

@@ -1,7 +1,7 @@
 package loader
 
 import (
-	"fmt"
+	"errors"
 	"github.com/tsimcne/tsimcne-go/augment"
 	"unsafe"
 )
@@ -36,7 +36,7 @@ func asFloat32(b []byte) ([]float32, error) {
 		return nil, nil
 	}
 	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 != 0 {
-		return nil, fmt.Errorf("loader: allocator returned memory not aligned for float32")
+		return nil, errors.New("allocator returned memory not aligned for float32")
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), nil
 }
@@ -48,7 +48,7 @@ func asParams(b []byte) ([]augment.Params, error) {
 		return nil, nil
 	}
 	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 != 0 {
-		return nil, fmt.Errorf("loader: allocator returned memory not aligned for augment.Params")
+		return nil, errors.New("allocator returned memory not aligned for augment.Params")
 	}
 	n := len(b) / int(unsafe.Sizeof(augment.Params{}))
 	return unsafe.Slice((*augment.Params)(unsafe.Pointer(unsafe.SliceData(b))), n), nil

@@ -87,7 +87,7 @@ func benchFile(b *testing.B, n, h, w int, encoded, compressible bool) string {
 				pix[k] &= 0xF0
 			}
 		}
-		s := Sample{Label: int32(i % 10), Height: h, Width: w, Channel: 3, Data: append([]byte(nil), pix...)}
+		s := Sample{Label: int32(i % 10), Height: h, Width: w, Channels: 3, Data: append([]byte(nil), pix...)}
 		if encoded {
 			img := image.NewRGBA(image.Rect(0, 0, w, h))
 			for p := 0; p < h*w; p++ {
@@ -200,7 +200,7 @@ func BenchmarkTwoViewCIFARMemory(b *testing.B) {
 	pix := make([]byte, 32*32*3)
 	for i := 0; i < 10240; i++ {
 		benchImage(i, 32, 32, pix)
-		src.Samples = append(src.Samples, Sample{Label: int32(i % 10), Height: 32, Width: 32, Channel: 3, Data: append([]byte(nil), pix...)})
+		src.Samples = append(src.Samples, Sample{Label: int32(i % 10), Height: 32, Width: 32, Channels: 3, Data: append([]byte(nil), pix...)})
 	}
 	benchTwoView(b, src, augment.DefaultConfig(32, 32))
 }

@@ -14,7 +14,7 @@ import (
 func Example() {
 	src := &loader.MemorySource{}
 	for i := 0; i < 10; i++ {
-		src.Samples = append(src.Samples, loader.Sample{Label: int32(i % 2), Height: 8, Width: 8, Channel: 3, Data: make([]byte, 8*8*3)})
+		src.Samples = append(src.Samples, loader.Sample{Label: int32(i % 2), Height: 8, Width: 8, Channels: 3, Data: make([]byte, 8*8*3)})
 	}
 	l, err := loader.New(src, loader.Options{BatchSize: 4, Seed: 42, Augment: augment.DefaultConfig(8, 8)})
 	if err != nil {

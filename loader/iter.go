@@ -320,7 +320,7 @@ func (w *worker) open(smp Sample) (img augment.Image, dec image.Image, err error
 		}
 		return img, dec, nil
 	}
-	h, wd, c := smp.Height, smp.Width, smp.Channel
+	h, wd, c := smp.Height, smp.Width, smp.Channels
 	if c < 1 || c > 4 || c == 2 || h <= 0 || wd <= 0 || len(smp.Data) != h*wd*c {
 		return img, nil, fmt.Errorf("raw image of %d bytes does not match %dx%dx%d (want 1, 3 or 4 channels)", len(smp.Data), h, wd, c)
 	}

@@ -7,7 +7,7 @@
 //
 // A batch of N images has Views·N rows (Views = 2 for training). Row r = v·N + i
 // is view v of image i: all first views, then all second views, so rows i
-// and i+N are a positive pair (spec §2). Each row is one H×W×3 image, NHWC,
+// and i+N are a positive pair (docs/ALGORITHM.md, "Loss"). Each row is one H×W×3 image, NHWC,
 // float32 in [0, 1] (or normalised, if the augmentation asks for it):
 //
 //	X[((r·H + y)·W + x)·3 + c]
@@ -443,7 +443,7 @@ func (l *Loader) Close() error {
 	return nil
 }
 
-func errIndex(i, n int) error { return fmt.Errorf("sample %d out of range 0..%d", i, n-1) }
+func errIndex(i, n int) error { return fmt.Errorf("loader: sample %d out of range 0..%d", i, n-1) }
 
 // batchShard is rank's part of every global batch of world·b images of
 // order (Options.BatchShards).

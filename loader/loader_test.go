@@ -34,7 +34,7 @@ func synth(n, h, w, c int) *MemorySource {
 				}
 			}
 		}
-		m.Samples = append(m.Samples, Sample{Label: int32(i % 10), Height: h, Width: w, Channel: c, Data: pix})
+		m.Samples = append(m.Samples, Sample{Label: int32(i % 10), Height: h, Width: w, Channels: c, Data: pix})
 	}
 	return m
 }

@@ -21,7 +21,7 @@ func writePacked(tb testing.TB, path string, src *MemorySource, chunkSize int) {
 	tb.Helper()
 	s0 := src.Samples[0]
 	schema := format.Schema{
-		Image:   format.ImageSpec{Encoded: s0.Encoded, Fixed: !s0.Encoded, Height: s0.Height, Width: s0.Width, Channels: s0.Channel},
+		Image:   format.ImageSpec{Encoded: s0.Encoded, Fixed: !s0.Encoded, Height: s0.Height, Width: s0.Width, Channels: s0.Channels},
 		Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
 	}
 	if s0.Encoded {
@@ -33,7 +33,7 @@ func writePacked(tb testing.TB, path string, src *MemorySource, chunkSize int) {
 	}
 	for i, s := range src.Samples {
 		fs := &format.Sample{Index: i, Label: s.Label, Label2: -1, Height: s.Height, Width: s.Width,
-			Channels: s.Channel, Data: s.Data, Encoded: s.Encoded}
+			Channels: s.Channels, Data: s.Data, Encoded: s.Encoded}
 		if s.Encoded {
 			fs.Format = format.FormatJPEG
 		}
@@ -57,7 +57,7 @@ func jpegSource(n, h, w int) *MemorySource {
 		}
 		var buf bytes.Buffer
 		_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90})
-		m.Samples = append(m.Samples, Sample{Label: s.Label, Height: h, Width: w, Channel: 3, Data: buf.Bytes(), Encoded: true})
+		m.Samples = append(m.Samples, Sample{Label: s.Label, Height: h, Width: w, Channels: 3, Data: buf.Bytes(), Encoded: true})
 	}
 	return m
 }

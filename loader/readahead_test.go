@@ -35,7 +35,7 @@ func TestReadahead(t *testing.T) {
 		for k := range pix {
 			pix[k] = byte(i*13 + k)
 		}
-		src.Samples = append(src.Samples, Sample{Label: int32(i % 5), Height: 8, Width: 8, Channel: 3, Data: pix})
+		src.Samples = append(src.Samples, Sample{Label: int32(i % 5), Height: 8, Width: 8, Channels: 3, Data: pix})
 	}
 	p := filepath.Join(t.TempDir(), "r.tscn")
 	writePacked(t, p, src, 4096) // 21 samples a chunk, ~143 chunks

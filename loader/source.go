@@ -8,10 +8,10 @@ import (
 
 // Sample is one stored image as the loader needs it.
 type Sample struct {
-	Label   int32
-	Height  int
-	Width   int
-	Channel int // 1 (gray) or 3 (RGB) for raw samples; informational when Encoded
+	Label    int32
+	Height   int
+	Width    int
+	Channels int // 1 (gray) or 3 (RGB) for raw samples; informational when Encoded
 	// Data is raw HWC uint8 pixels, or an encoded image file (JPEG, PNG, GIF,
 	// BMP, WebP) when Encoded. The loader only reads it, and only until the
 	// sample's views are written.
@@ -68,7 +68,7 @@ func (f fileSource) Get(i int) (Sample, error) {
 	if err != nil {
 		return Sample{}, err
 	}
-	return Sample{Label: s.Label, Height: s.Height, Width: s.Width, Channel: s.Channels, Data: s.Data, Encoded: s.Encoded}, nil
+	return Sample{Label: s.Label, Height: s.Height, Width: s.Width, Channels: s.Channels, Data: s.Data, Encoded: s.Encoded}, nil
 }
 
 // MemorySource is an in-memory Source, for tests, benchmarks and small data.

@@ -38,7 +38,7 @@ func TestTurboMatchesGoDecoder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src.Samples = append(src.Samples, Sample{Label: int32(i % 12), Height: 256, Width: 256, Channel: 3, Data: b, Encoded: true})
+		src.Samples = append(src.Samples, Sample{Label: int32(i % 12), Height: 256, Width: 256, Channels: 3, Data: b, Encoded: true})
 	}
 	run := func(goJPEG bool) *Batch {
 		l, err := New(src, Options{BatchSize: len(files), Output: Crops8, Seed: 9, Workers: 2,

@@ -132,10 +132,10 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 	start := time.Now()
 	srcN := ds.Len()
 	if srcN == 0 {
-		return nil, fmt.Errorf("%s: the source holds no images", ds.Description())
+		return nil, fmt.Errorf("pack: %s: the source holds no images", ds.Description())
 	}
 	if opt.CommitEvery > 0 && opt.Shuffle {
-		return nil, errors.New("commit-every and shuffle exclude each other (a shuffle's storage order spans the whole dataset)")
+		return nil, errors.New("pack: commit-every and shuffle exclude each other (a shuffle's storage order spans the whole dataset)")
 	}
 	workers := opt.Workers
 	if workers <= 0 {
@@ -259,7 +259,7 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 		i := at(p)
 		if sl.err != nil {
 			if !opt.SkipBad {
-				loopErr = fmt.Errorf("sample %d: %w", i, sl.err)
+				loopErr = fmt.Errorf("pack: sample %d: %w", i, sl.err)
 				break
 			}
 			rep.Skipped = append(rep.Skipped, Skipped{Index: i, Name: sl.s.Name, Err: sl.err})
@@ -293,12 +293,12 @@ func Pack(ctx context.Context, ds source.Dataset, paths []string, out string, op
 	waitWorkers()
 	if loopErr != nil {
 		if errors.Is(loopErr, context.Canceled) && ctx.Err() != nil {
-			loopErr = fmt.Errorf("pack interrupted: %w", loopErr)
+			loopErr = fmt.Errorf("pack: interrupted: %w", loopErr)
 		}
 		return nil, loopErr
 	}
 	if rep.Samples == 0 {
-		return nil, fmt.Errorf("%s: every image failed to load; nothing to pack", ds.Description())
+		return nil, fmt.Errorf("pack: %s: every image failed to load; nothing to pack", ds.Description())
 	}
 	if err := w.Close(); err != nil {
 		return nil, err
@@ -339,10 +339,10 @@ func plan(ds source.Dataset, paths []string, w *format.Writer, opt Options) (src
 		if sc.Image.Encoded {
 			want = "encoded images (use --keep-encoded)"
 		}
-		return nil, nil, 0, 0, fmt.Errorf("the file stores %s", want)
+		return nil, nil, 0, 0, fmt.Errorf("pack: the file stores %s", want)
 	}
 	if c2 := ds.Classes2(); (sc.Label2Name != "") != (len(c2) > 0) || (len(c2) > 0 && !slices.Equal(c2, sc.Classes2)) {
-		return nil, nil, 0, 0, fmt.Errorf("the source's secondary classes %v differ from the file's %v", c2, sc.Classes2)
+		return nil, nil, 0, 0, fmt.Errorf("pack: the source's secondary classes %v differ from the file's %v", c2, sc.Classes2)
 	}
 	merged := slices.Clone(sc.Classes)
 	idx := make(map[string]int32, len(merged))
@@ -366,10 +366,10 @@ func plan(ds source.Dataset, paths []string, w *format.Writer, opt Options) (src
 	if opt.Resume {
 		switch {
 		case !slices.Equal(paths, sc.Source.Paths):
-			return nil, nil, 0, 0, fmt.Errorf("resume continues the pack of %q, not of %q (use append to add another source)",
+			return nil, nil, 0, 0, fmt.Errorf("pack: resume continues the pack of %q, not of %q (use append to add another source)",
 				sc.Source.Paths, paths)
 		case !canName || !sc.HasNames:
-			return nil, nil, 0, 0, fmt.Errorf("cannot resume a pack of %s: its samples cannot be matched by name (pack it again, or append)", ds.Kind())
+			return nil, nil, 0, 0, fmt.Errorf("pack: cannot resume a pack of %s: its samples cannot be matched by name (pack it again, or append)", ds.Kind())
 		}
 		for _, name := range w.Names() {
 			have[name] = true

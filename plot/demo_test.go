@@ -51,7 +51,7 @@ func TestDemoPictures(t *testing.T) {
 	}
 }
 
-// tsimcneLoss is a loss and learning-rate history shaped like spec §6:
+// tsimcneLoss is a loss and learning-rate history shaped like docs/ALGORITHM.md's healthy run:
 // falling to about 2.5 in stage 1, a jump at the switch to 2-D, settling
 // near 2.8.
 func tsimcneLoss() []Series {

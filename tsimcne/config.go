@@ -5,10 +5,15 @@
 // reproducible runs; saving, loading and resuming; labels and outputs always
 // in dataset order.
 //
+// In outline (Example runs it, with error handling):
+//
+//	data, err := tsimcne.OpenPacked("mnist.tscn", 0)
 //	m, err := tsimcne.New(tsimcne.Config{Epochs: []int{100, 10, 40}, Seed: 1})
-//	data, err := tsimcne.OpenPacked("mnist.tscn")
-//	emb, err := m.FitTransform(ctx, data)
+//	emb, err := m.FitTransform(ctx, data, tsimcne.TransformOptions{})
 //	// emb.Y[2*i], emb.Y[2*i+1] are image i's coordinates
+//
+// docs/ALGORITHM.md describes what Fit computes: the model, the loss, the
+// three stages and their learning rates, the augmentations.
 package tsimcne
 
 import (
@@ -202,7 +207,8 @@ func (c *Config) FinalOutDim() int {
 	return c.OutDim
 }
 
-// LRTable returns stage s's per-epoch learning rates (spec §3).
+// LRTable returns stage s's per-epoch learning rates (docs/ALGORITHM.md,
+// "Learning-rate schedule").
 func (c *Config) LRTable(s int) []float64 {
 	return engine.LRTable(c.Epochs[s], c.StageWarmup(s), c.StageLR(s))
 }

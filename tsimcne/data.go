@@ -132,7 +132,7 @@ func Identify(d Dataset) DataID {
 	}
 	if d.Len() > 0 {
 		if s, err := d.Get(0); err == nil {
-			id.Height, id.Width, id.Channels = s.Height, s.Width, s.Channel
+			id.Height, id.Width, id.Channels = s.Height, s.Width, s.Channels
 		}
 	}
 	return id

@@ -23,13 +23,13 @@ func TestDefaultsAreTheReference(t *testing.T) {
 		c.BatchSize != 512 || c.OutDim != 2 || c.PretrainOutDim != 128 || c.Metric != "euclidean" || c.Backbone != "resnet18_simclr" {
 		t.Fatalf("defaults %+v", c)
 	}
-	// The spec's check values at batch 512.
+	// docs/ALGORITHM.md's check values at batch 512.
 	for _, v := range []struct {
 		stage, epoch int
 		want         float64
 	}{{0, 1, 0.0066667}, {0, 11, 0.0599998}, {0, 500, 0.030523}, {0, 999, 6.03e-7}, {1, 1, 0.0599431}, {1, 49, 2.27e-4}, {2, 9, 6e-5}} {
 		got := c.LRTable(v.stage)[v.epoch]
-		if math.Abs(got-v.want) > 3e-3*v.want+1e-9 { // the spec rounds its check values
+		if math.Abs(got-v.want) > 3e-3*v.want+1e-9 { // the check values are rounded
 			t.Errorf("stage %d epoch %d: lr %g, want %g", v.stage+1, v.epoch, got, v.want)
 		}
 	}
@@ -78,7 +78,7 @@ func blobs(n int) *loader.MemorySource {
 				px[p*3+c] = byte(max(0, min(255, colours[l][c]+rng.IntN(40)-20)))
 			}
 		}
-		src.Samples = append(src.Samples, loader.Sample{Label: int32(l), Height: 8, Width: 8, Channel: 3, Data: px})
+		src.Samples = append(src.Samples, loader.Sample{Label: int32(l), Height: 8, Width: 8, Channels: 3, Data: px})
 	}
 	return src
 }

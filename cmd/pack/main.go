@@ -75,7 +75,7 @@ files in the order given (directories: by name), rows and members in file order.
 	fl.IntVar(&f.commitEvery, "commit-every", 0, "commit the file after every N samples, so that an interrupted pack keeps them and --append continues it (not with --shuffle)")
 	fl.StringVar(&f.from, "from", "", "source kind: cifar10, cifar100, idx, webdataset, parquet, arrow or folder (default: detect)")
 	fl.StringVar(&f.codec, "codec", "", "chunk compression: none, lz4 or zstd (default: lz4 for pixels, none with --keep-encoded)")
-	fl.StringVar(&f.chunkSize, "chunk-size", "128KiB", "target uncompressed chunk size, e.g. 64KiB, 1MiB")
+	fl.StringVar(&f.chunkSize, "chunk-size", fmt.Sprintf("%dKiB", format.DefaultChunkSize>>10), "target uncompressed chunk size, e.g. 64KiB, 1MiB")
 	fl.IntVar(&f.workers, "workers", 0, "parallel loading and compression workers (default: number of CPUs)")
 	fl.BoolVar(&f.shuffle, "shuffle", false, "store samples in a random order so that every chunk mixes classes (indices keep dataset order)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of --shuffle")

@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsimcne/tsimcne-go/augment"
+	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
@@ -46,16 +47,27 @@ type flags struct {
 }
 
 func newRoot() *cobra.Command {
+	c, _ := newCommand()
+	return c
+}
+
+// newCommand returns the root command and the flags it parses into.
+func newCommand() (*cobra.Command, *flags) {
 	var f flags
+	// The defaults are tsimcne's and augment's own, so that they are stated
+	// once; Workers and Threads stay 0 ("CPUs"), which Defaults resolves
+	// per machine.
+	def := tsimcne.Config{}.Defaults()
+	defAug := augment.DefaultConfig(1, 1)
 	c := &cobra.Command{
 		Use:   "train DATA -o RUN_DIR",
 		Short: "Train t-SimCNE on a packed dataset",
-		Long: `train fits t-SimCNE (a ResNet trained contrastively with the Cauchy kernel)
+		Long: fmt.Sprintf(`train fits t-SimCNE (a ResNet trained contrastively with the Cauchy kernel)
 to a packed dataset (see pack) in three stages: 128-D pre-training, a new 2-D
 output layer alone, then everything at a lower learning rate. Defaults are the
-reference's ([1000, 50, 450] epochs, batch 512, resnet18_simclr); a run is
+reference's ([%s] epochs, batch %d, %s); a run is
 reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
---resume continues to exactly the weights an uninterrupted run would have.`,
+--resume continues to exactly the weights an uninterrupted run would have.`, strings.ReplaceAll(joinInts(def.Epochs), ",", ", "), def.BatchSize, def.Backbone),
 		Example: `  train mnist.tscn -o runs/mnist --backbone resnet_tiny --epochs 20,10,5 --batch 256
   train --resume -o runs/mnist mnist.tscn`,
 		Args:          cobra.ExactArgs(1),
@@ -69,27 +81,36 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	fl.StringVarP(&f.out, "output", "o", "", "run directory (checkpoints, metrics, plots); required unless --resume")
 	fl.BoolVar(&f.resume, "resume", false, "continue the run in the directory given with -o (training flags given with it must match the run's)")
 	fl.BoolVar(&f.changeEpochs, "change-epochs", false, "with --resume: accept a different --epochs (finished stages keep theirs)")
-	fl.StringVar(&f.epochs, "epochs", "1000,50,450", "epochs per stage (one value: stage 1 only)")
+	fl.StringVar(&f.epochs, "epochs", joinInts(def.Epochs), "epochs per stage (one value: stage 1 only)")
 	fl.DurationVar(&f.budget, "time", 0, "train for about this long (e.g. 5m) instead of a number of epochs: the epochs are scaled from --epochs's proportions to the speed measured on the first steps, and recorded in config.json")
-	fl.IntVar(&f.batch, "batch", 512, "images per step (each gives two views)")
-	fl.IntVar(&f.outDim, "out-dim", 2, "dimension of the final map")
-	fl.IntVar(&f.pretrainDim, "pretrain-out-dim", 128, "stage-1 output dimension")
-	fl.StringVar(&f.metric, "metric", "euclidean", "euclidean (Cauchy kernel) or cosine")
-	fl.StringVar(&f.backbone, "backbone", "resnet18_simclr", "backbone: resnet18_simclr, resnet10_simclr, resnet_small, resnet_tiny or resnet_w<W>_b<b1b2b3b4>[_h<H>]")
+	fl.IntVar(&f.batch, "batch", def.BatchSize, "images per step (each gives two views)")
+	fl.IntVar(&f.outDim, "out-dim", def.OutDim, "dimension of the final map")
+	fl.IntVar(&f.pretrainDim, "pretrain-out-dim", def.PretrainOutDim, "stage-1 output dimension")
+	fl.StringVar(&f.metric, "metric", fmt.Sprint(def.Metric), "euclidean (Cauchy kernel) or cosine")
+	fl.StringVar(&f.backbone, "backbone", def.Backbone, "backbone: "+strings.Join(engine.ArchNames(), ", "))
 	fl.StringVar(&f.lr, "lr", "auto", "base learning rate: auto (0.03·batch/256, stage 3 a thousandth), one value, or one per stage")
 	fl.StringVar(&f.warmup, "warmup", "auto", "warm-up epochs per stage: auto (10 for stages of ≥ 100 epochs, none in stage 2) or one per stage")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of everything random in the run")
 	fl.IntVar(&f.workers, "workers", 0, "loader goroutines (default: CPUs)")
 	fl.IntVar(&f.threads, "threads", 0, "GEMM threads (default: CPUs)")
-	fl.StringVar(&f.device, "device", "auto", "auto, cpu or cuda")
+	fl.StringVar(&f.device, "device", fmt.Sprint(def.Device), "auto, cpu or cuda")
 	fl.IntVar(&f.imageSize, "image-size", 0, "side of the square views (default: the data's)")
 	fl.IntVar(&f.subset, "train-subset", 0, "train on this many images drawn by the seed (0 = all)")
 	fl.IntVar(&f.every, "checkpoint-every", 10, "checkpoint every N epochs (stage ends always)")
-	fl.Float64Var(&f.scaleMin, "crop-scale-min", 0.2, "smallest crop area fraction of the random resized crop")
-	fl.Float64Var(&f.flipP, "flip-p", 0.5, "probability of a horizontal flip (0 for data where mirror images differ, such as digits)")
+	fl.Float64Var(&f.scaleMin, "crop-scale-min", defAug.ScaleMin, "smallest crop area fraction of the random resized crop")
+	fl.Float64Var(&f.flipP, "flip-p", defAug.FlipP, "probability of a horizontal flip (0 for data where mirror images differ, such as digits)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bars")
 	fl.BoolVar(&f.localBN, "local-bn", false, "under mpirun: per-rank BatchNorm statistics instead of synchronised ones")
-	return c
+	return c, &f
+}
+
+// joinInts writes ints as a comma-separated flag value.
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func parseInts(name, s string) ([]int, error) {
@@ -116,10 +137,11 @@ func parseFloats(name, s string) ([]float64, error) {
 	return out, nil
 }
 
-// configFrom turns the flags into a Config. Values that Config would read
-// as "default" (a batch of 0) are refused here, naming the flag, instead of
-// being replaced silently.
-func configFrom(f *flags) (tsimcne.Config, error) {
+// configFrom turns the flags cmd parsed into f into a Config. Values that
+// Config would read as "default" (a batch of 0) are refused here, naming the
+// flag, instead of being replaced silently. The augmentation is overridden
+// only when one of its flags was given (even with its default value).
+func configFrom(cmd *cobra.Command, f *flags) (tsimcne.Config, error) {
 	c := tsimcne.Config{
 		BatchSize: f.batch, OutDim: f.outDim, PretrainOutDim: f.pretrainDim, Metric: f.metric,
 		Backbone: f.backbone, Seed: f.seed, Workers: f.workers, Threads: f.threads, Device: f.device,
@@ -154,14 +176,13 @@ func configFrom(f *flags) (tsimcne.Config, error) {
 			return c, err
 		}
 	}
-	if f.scaleMin != 0.2 || f.flipP != 0.5 {
+	if cmd.Flags().Changed("crop-scale-min") || cmd.Flags().Changed("flip-p") {
 		if f.scaleMin <= 0 || f.scaleMin > 1 {
 			return c, fmt.Errorf("--crop-scale-min %g: want a value in (0, 1]", f.scaleMin)
 		}
 		if f.flipP < 0 || f.flipP > 1 {
 			return c, fmt.Errorf("--flip-p %g: want a probability in [0, 1]", f.flipP)
 		}
-		// The view size is filled in when the data is known.
 		a := augment.DefaultConfig(32, 32) // tsimcne sets the view size from the data
 		a.ScaleMin, a.FlipP = f.scaleMin, f.flipP
 		c.Augment = &a
@@ -232,7 +253,7 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 		return errors.New("--change-epochs is for --resume: it lets a resumed run take a different --epochs")
 	}
 	// Flags are checked before anything is opened or written.
-	cfg, err := configFrom(f)
+	cfg, err := configFrom(cmd, f)
 	if err != nil {
 		return err
 	}
@@ -497,14 +518,6 @@ func writeJSON(path string, v any) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	})
-}
-
-func joinInts(v []int) string {
-	parts := make([]string, len(v))
-	for i, x := range v {
-		parts[i] = strconv.Itoa(x)
-	}
-	return strings.Join(parts, ",")
 }
 
 func joinFloats(v []float64) string {

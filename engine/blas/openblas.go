@@ -86,14 +86,14 @@ func loadOpenBLAS() {
 		errs = append(errs, err.Error())
 	}
 	if lib == 0 {
-		obErr = fmt.Errorf("dlopen: %s", strings.Join(errs, "; "))
+		obErr = fmt.Errorf("blas: OpenBLAS: dlopen: %s", strings.Join(errs, "; "))
 		return
 	}
 	// RegisterLibFunc panics when a symbol is missing; turn that into an
 	// error so a broken library only disables OpenBLAS.
 	defer func() {
 		if r := recover(); r != nil {
-			obErr = fmt.Errorf("openblas symbols: %v", r)
+			obErr = fmt.Errorf("blas: OpenBLAS symbols: %v", r)
 		}
 	}()
 	// The Fortran sgemm_ takes every argument by pointer, so it can be
@@ -103,7 +103,7 @@ func loadOpenBLAS() {
 	// allocated on every GEMM.
 	sym, err := purego.Dlsym(lib, "sgemm_")
 	if err != nil {
-		obErr = fmt.Errorf("openblas: sgemm_: %w", err)
+		obErr = fmt.Errorf("blas: OpenBLAS: sgemm_: %w", err)
 		return
 	}
 	obSgemmF = sym

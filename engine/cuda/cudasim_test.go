@@ -553,7 +553,7 @@ func TestSimDirtyReturn(t *testing.T) {
 	}
 }
 
-// sgemmCase is C = A·Bᵀ on row-major 24×24 matrices, the row-major trick
+// TestSimGemmBugs computes C = A·Bᵀ on row-major 24×24 matrices, the row-major trick
 // of sgemmRowMajor applied by hand so that a flag or a dimension can be
 // got wrong.
 func TestSimGemmBugs(t *testing.T) {

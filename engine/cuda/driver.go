@@ -26,7 +26,7 @@ type driver struct {
 	cuGetErrorName, cuGetErrorString uintptr
 }
 
-// driverSymbols maps each field to its exported name; the _v2 names are the
+// symbols maps each field to its exported name; the _v2 names are the
 // current ABI of the functions that were revised when pointers became 64-bit.
 func (d *driver) symbols() []struct {
 	p    *uintptr

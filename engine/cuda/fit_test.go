@@ -46,7 +46,7 @@ func blobs(n int) *loader.MemorySource {
 				px[p*3+c] = byte(max(0, min(255, colours[l][c]+rng.IntN(40)-20)))
 			}
 		}
-		src.Samples = append(src.Samples, loader.Sample{Label: int32(l), Height: 8, Width: 8, Channel: 3, Data: px})
+		src.Samples = append(src.Samples, loader.Sample{Label: int32(l), Height: 8, Width: 8, Channels: 3, Data: px})
 	}
 	return src
 }

@@ -223,7 +223,7 @@ func TestPipelineStepMatchesCPU(t *testing.T) {
 	src := &loader.MemorySource{}
 	pix := smoothImages(7, n, 24, 24, 3)
 	for i := 0; i < n; i++ {
-		src.Samples = append(src.Samples, loader.Sample{Label: int32(i % 3), Height: 24, Width: 24, Channel: 3, Data: pix[i*24*24*3 : (i+1)*24*24*3]})
+		src.Samples = append(src.Samples, loader.Sample{Label: int32(i % 3), Height: 24, Width: 24, Channels: 3, Data: pix[i*24*24*3 : (i+1)*24*24*3]})
 	}
 	cfg := augment.DefaultConfig(size, size)
 	batches := func(out loader.Output, alloc loader.Allocator) ([]*loader.Batch, func()) {

@@ -138,7 +138,7 @@ func Read(path string) (map[string]Tensor, map[string]string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("safetensors: %w", err)
 	}
-	t, meta, err := Parse(raw)
+	t, meta, err := parseChecked(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
@@ -149,6 +149,16 @@ func Read(path string) (map[string]Tensor, map[string]string, error) {
 // ChecksumKey, the file's bytes must match it (an error wrapping ErrDamaged
 // otherwise).
 func Parse(raw []byte) (map[string]Tensor, map[string]string, error) {
+	t, meta, err := parseChecked(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("safetensors: %w", err)
+	}
+	return t, meta, nil
+}
+
+// parseChecked is Parse without the package prefix, for Read to put the
+// path after it.
+func parseChecked(raw []byte) (map[string]Tensor, map[string]string, error) {
 	t, meta, err := parse(raw)
 	if err != nil && !errors.Is(err, ErrDamaged) {
 		err = fmt.Errorf("%w or not a safetensors file: %v", ErrDamaged, err)
@@ -265,21 +275,21 @@ func verifyChecksum(raw, header []byte, sum string) error {
 // ChecksumKey field.
 func Seal(raw []byte) error {
 	if len(raw) < 8 {
-		return fmt.Errorf("seal: %d bytes", len(raw))
+		return fmt.Errorf("safetensors: seal: %d bytes", len(raw))
 	}
 	hl := binary.LittleEndian.Uint64(raw)
 	if hl > maxHeader || hl > uint64(len(raw)-8) {
-		return fmt.Errorf("seal: header length %d", hl)
+		return fmt.Errorf("safetensors: seal: header length %d", hl)
 	}
 	var header struct {
 		Meta map[string]string `json:"__metadata__"`
 	}
 	if err := json.Unmarshal(raw[8:8+hl], &header); err != nil {
-		return fmt.Errorf("seal: %w", err)
+		return fmt.Errorf("safetensors: seal: %w", err)
 	}
 	off, err := checksumField(raw[8:8+hl], header.Meta[ChecksumKey])
 	if err != nil {
-		return fmt.Errorf("seal: %w", err)
+		return fmt.Errorf("safetensors: seal: %w", err)
 	}
 	copy(raw[8+off:], fileSum(raw, 8+off))
 	return nil

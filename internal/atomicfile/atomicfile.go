@@ -38,10 +38,10 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 		return err
 	}
 	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("atomicfile: write %s: %w", path, err)
 	}
 	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod %s: %w", path, err)
+		return fmt.Errorf("atomicfile: chmod %s: %w", path, err)
 	}
 	return Commit(f, path)
 }
@@ -59,18 +59,18 @@ func CreateTemp(path string) (*os.File, error) {
 		dir = "."
 	}
 	if base == "" {
-		return nil, fmt.Errorf("create %s: not a file name", path)
+		return nil, fmt.Errorf("atomicfile: create %s: not a file name", path)
 	}
 	RemoveStale(path)
 	for attempt := 0; ; attempt++ {
 		f, err := os.CreateTemp(dir, tempPattern(base))
 		if err != nil {
-			return nil, fmt.Errorf("create %s: %w", path, err)
+			return nil, fmt.Errorf("atomicfile: create %s: %w", path, err)
 		}
 		if err := lock(f); err != nil {
 			f.Close()
 			os.Remove(f.Name())
-			return nil, fmt.Errorf("create %s: lock %s: %w", path, f.Name(), err)
+			return nil, fmt.Errorf("atomicfile: create %s: lock %s: %w", path, f.Name(), err)
 		}
 		// Another writer's RemoveStale may have seen the file between its
 		// creation and the lock and removed it; then start again.
@@ -81,7 +81,7 @@ func CreateTemp(path string) (*os.File, error) {
 		}
 		f.Close()
 		if attempt == 3 {
-			return nil, fmt.Errorf("create %s: the temporary file keeps disappearing", path)
+			return nil, fmt.Errorf("atomicfile: create %s: the temporary file keeps disappearing", path)
 		}
 	}
 }
@@ -154,16 +154,16 @@ func Commit(f *os.File, path string) error {
 	tmp := f.Name()
 	if err := f.Sync(); err != nil {
 		Discard(f)
-		return fmt.Errorf("sync %s: %w", path, err)
+		return fmt.Errorf("atomicfile: sync %s: %w", path, err)
 	}
 	// Rename while the lock is still held, so that no RemoveStale can take
 	// the finished file for a leftover.
 	if err := os.Rename(tmp, path); err != nil {
 		Discard(f)
-		return fmt.Errorf("rename %s: %w", path, err)
+		return fmt.Errorf("atomicfile: rename %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
+		return fmt.Errorf("atomicfile: close %s: %w", path, err)
 	}
 	syncDir(filepath.Dir(path))
 	return nil
@@ -214,7 +214,7 @@ func CheckNotInput(what, out string, inputs ...string) error {
 	for _, in := range inputs {
 		si, err := os.Stat(in)
 		if err == nil && os.SameFile(so, si) {
-			return fmt.Errorf("%s %s is the input %s: refusing to overwrite an input (%w); choose another output", what, out, in, ErrIsInput)
+			return fmt.Errorf("atomicfile: %s %s is the input %s: refusing to overwrite an input (%w); choose another output", what, out, in, ErrIsInput)
 		}
 	}
 	return nil
@@ -231,11 +231,11 @@ var ErrBusy = errors.New("in use by another process")
 func Lock(path string) (release func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, fmt.Errorf("atomicfile: lock %s: %w", path, err)
 	}
 	if err := tryLock(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", filepath.Dir(path), ErrBusy)
+		return nil, fmt.Errorf("atomicfile: %s: %w", filepath.Dir(path), ErrBusy)
 	}
 	return func() { f.Close() }, nil
 }
@@ -251,11 +251,11 @@ func LockExisting(path string) (release func(), err error) {
 	for attempt := 0; ; attempt++ {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, fmt.Errorf("atomicfile: lock %s: %w", path, err)
 		}
 		if err := tryLock(f); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("%s: %w", path, ErrBusy)
+			return nil, fmt.Errorf("atomicfile: %s: %w", path, ErrBusy)
 		}
 		// Another writer may have replaced path between the open and the
 		// lock: the lock must be on the file path names now.
@@ -266,7 +266,7 @@ func LockExisting(path string) (release func(), err error) {
 		}
 		f.Close()
 		if attempt == 3 {
-			return nil, fmt.Errorf("%s: replaced again and again while being locked: %w", path, ErrBusy)
+			return nil, fmt.Errorf("atomicfile: %s: replaced again and again while being locked: %w", path, ErrBusy)
 		}
 	}
 }

@@ -12,4 +12,4 @@ func lock(*os.File) error { return nil }
 
 // tryLock never succeeds where flock is missing, so RemoveStale removes
 // nothing (it cannot tell a dead writer's file from a live one's).
-func tryLock(*os.File) error { return errors.New("no file locks") }
+func tryLock(*os.File) error { return errors.New("atomicfile: no file locks") }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -35,6 +36,17 @@ func Status(err error) int {
 	}
 }
 
+// Message is err as the program name prints it: "name: error", where an
+// error already prefixed by a package of the same name (package pack's
+// "pack: ..." under the pack command) is not prefixed twice.
+func Message(name string, err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, name+": ") {
+		return msg
+	}
+	return name + ": " + msg
+}
+
 // Main runs root and exits with Status of its error, which it prints as
 // "name: error" on standard error (except a bare ExitError, whose command
 // has already explained itself). The first Ctrl-C (or SIGTERM) cancels the
@@ -56,7 +68,7 @@ func Main(name string, root *cobra.Command) {
 	cancel()
 	if err != nil {
 		if _, bare := err.(ExitError); !bare {
-			fmt.Fprintln(os.Stderr, name+":", err)
+			fmt.Fprintln(os.Stderr, Message(name, err))
 		}
 		os.Exit(Status(err))
 	}

@@ -66,7 +66,7 @@ func rankMain() error {
 	return nil
 }
 
-// Mpirun returns the mpirun command line prefix for n ranks on this
+// mpirun returns the mpirun command line prefix for n ranks on this
 // machine, failing the test when CI requires MPI and it is missing.
 func mpirun(t *testing.T, n int) []string {
 	t.Helper()

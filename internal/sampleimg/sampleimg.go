@@ -26,13 +26,13 @@ func Image(s *format.Sample) (image.Image, error) {
 	if s.Encoded {
 		img, _, err := image.Decode(bytes.NewReader(s.Data))
 		if err != nil {
-			return nil, fmt.Errorf("decode %v: %w", s.Format, err)
+			return nil, fmt.Errorf("sampleimg: decode %v: %w", s.Format, err)
 		}
 		return img, nil
 	}
 	h, w := s.Height, s.Width
 	if len(s.Data) != h*w*s.Channels {
-		return nil, fmt.Errorf("%d bytes for %dx%dx%d pixels", len(s.Data), w, h, s.Channels)
+		return nil, fmt.Errorf("sampleimg: %d bytes for %dx%dx%d pixels", len(s.Data), w, h, s.Channels)
 	}
 	rect := image.Rect(0, 0, w, h)
 	switch s.Channels {
@@ -47,7 +47,7 @@ func Image(s *format.Sample) (image.Image, error) {
 	case 4:
 		return &image.NRGBA{Pix: s.Data, Stride: 4 * w, Rect: rect}, nil
 	}
-	return nil, fmt.Errorf("%d channels", s.Channels)
+	return nil, fmt.Errorf("sampleimg: %d channels", s.Channels)
 }
 
 // ScaleToFit resizes img so that its longer side is size pixels, by

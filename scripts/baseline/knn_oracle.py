@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""scikit-learn oracle for the Go knn package (spec section 6).
+"""scikit-learn oracle for the Go knn package (docs/ALGORITHM.md, "kNN protocol").
 
 Run with Debian's /usr/bin/python3 and python3-sklearn (apt-get install -y
 python3-sklearn); it needs nothing else.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""t-SNE of raw pixels, scored with the kNN protocol of spec section 6.
+"""t-SNE of raw pixels, scored with the kNN protocol of docs/ALGORITHM.md.
 
 The baseline that docs/BENCHMARKS.md puts next to t-SimCNE: all 70,000
 images of Fashion-MNIST (or MNIST), pixels scaled to [0, 1], PCA to 50

@@ -1,6 +1,6 @@
-// Command knnsplit writes the kNN test split of spec §6 exactly as the Go
-// code draws it (knn.StratifiedSplit with knn.DefaultTestSize), so that
-// scripts/baseline/tsne_pixels.py --split scores the pixel baseline on the
+// Command knnsplit writes the kNN test split of docs/ALGORITHM.md ("kNN
+// protocol") exactly as the Go code draws it (knn.StratifiedSplit with
+// knn.DefaultTestSize), so that scripts/baseline/tsne_pixels.py --split scores the pixel baseline on the
 // same 10,000 points as the embed command.
 //
 //	go run ./scripts/baseline/knnsplit [-seed 0] [-o split.json] DATA
