@@ -38,6 +38,8 @@ type CPU struct {
 	pool      *workpool.Pool[job, int] // element-wise kernels; thread w is worker w
 	// k holds the operands of the element-wise kernel being run (see kargs).
 	k kargs
+	// conv is the state of the direct convolutions (cpuconv.go).
+	conv cpuConv
 }
 
 // NewCPU builds the CPU backend. It fails only when OpenBLAS is explicitly
