@@ -363,3 +363,11 @@ func convDataScatterRange(c *CPU, wk, lo, hi int) {
 		}
 	}
 }
+
+// rowsOf returns rows [lo,hi) of c values of s, or nil for an absent s.
+func rowsOf(s []float32, lo, hi, c int) []float32 {
+	if s == nil {
+		return nil
+	}
+	return s[lo*c : hi*c]
+}
