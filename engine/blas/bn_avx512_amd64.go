@@ -16,3 +16,9 @@ func bnBackDXAsm(x, dy, mask, dx *float32, rows, c int, mean, inv, k1, k2, k3 *f
 
 // bnAsm reports whether the assembly BatchNorm kernels run for c channels.
 func bnAsm(c int) bool { return avx512Supported() && c%16 == 0 && c > 0 }
+
+//go:noescape
+func sqDistAsm(zi, zt *float32, n, d int, out *float64)
+
+//go:noescape
+func diffAxpyAsm(zr, z *float32, n, d int, coef, acc *float64)

@@ -96,3 +96,56 @@ func eq64(t *testing.T, what string, got, want []float64) {
 		}
 	}
 }
+
+// TestLossKernelsMatchGo checks SqDist64 and DiffAxpy64 bit for bit
+// against the scalar loops of the engine's Cauchy loss.
+func TestLossKernelsMatchGo(t *testing.T) {
+	if !avx512Supported() {
+		t.Skip("no AVX-512: the engine runs its Go loops")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, nd := range [][2]int{{16, 16}, {48, 32}, {256, 128}} {
+		n, d := nd[0], nd[1]
+		z := randv(rng, n*d)
+		zt := make([]float32, d*n)
+		for k := 0; k < n; k++ {
+			for t := 0; t < d; t++ {
+				zt[t*n+k] = z[k*d+t]
+			}
+		}
+		out := make([]float64, n)
+		coef := make([]float64, n)
+		for k := range coef {
+			if k%5 != 0 {
+				coef[k] = rng.NormFloat64()
+			}
+		}
+		for i := 0; i < n; i += 7 {
+			zi := z[i*d : (i+1)*d]
+			if !SqDist64(zi, zt, n, out) {
+				t.Fatal("SqDist64 declined")
+			}
+			for k := 0; k < n; k++ {
+				var d2 float64
+				for t, v := range zi {
+					u := float64(v - z[k*d+t])
+					d2 += u * u
+				}
+				if out[k] != d2 {
+					t.Fatalf("SqDist64 n=%d d=%d [%d][%d] = %v, want %v", n, d, i, k, out[k], d2)
+				}
+			}
+			g, want := make([]float64, d), make([]float64, d)
+			DiffAxpy64(zi, z, n, coef, g)
+			for k := 0; k < n; k++ {
+				if coef[k] == 0 {
+					continue
+				}
+				for t, v := range zi {
+					want[t] += coef[k] * float64(v-z[k*d+t])
+				}
+			}
+			eq64(t, "DiffAxpy64", g, want)
+		}
+	}
+}
