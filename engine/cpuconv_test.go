@@ -117,3 +117,44 @@ func closeTo(t *testing.T, what string, got, want []float32) {
 		}
 	}
 }
+
+// TestDirectConvThreadIndependent trains resnet_tiny for a few steps on
+// 1, 2 and 3 threads with the direct convolutions and requires the same
+// parameters bit for bit: the work is split across images, and the weight
+// gradients are summed over chunks fixed by the batch alone.
+func TestDirectConvThreadIndependent(t *testing.T) {
+	if !blas.ConvTileAvailable() {
+		t.Skip("no AVX-512: no direct convolutions")
+	}
+	var ref []float32
+	for _, threads := range []int{1, 2, 3} {
+		be, err := NewCPU(CPUOptions{Threads: threads, GEMM: "avx512"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewModel(be, Options{Arch: "resnet_tiny", Seed: 4, ImageSize: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := NewTrainer(m, "euclidean")
+		n := 2 * 19
+		for step := 0; step < 3; step++ {
+			if _, err := tr.Step(randImages(uint64(10+step), n, 16), n, 0.05); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []float32
+		for _, p := range m.Params() {
+			got = append(got, p.Data.host[:p.Size()]...)
+		}
+		if ref == nil {
+			ref = got
+			continue
+		}
+		for i := range ref {
+			if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
+				t.Fatalf("%d threads: parameter value %d = %g, 1 thread gives %g", threads, i, got[i], ref[i])
+			}
+		}
+	}
+}
