@@ -24,12 +24,12 @@ type directConv interface {
 
 // convMaxWeights bounds the weights of a convolution the CPU computes
 // directly: its weight gradient keeps convChunks partial copies.
-const convMaxWeights = 1 << 16
+const convMaxWeights = 1 << 18
 
 // convChunks is the number of image groups whose weight gradients are
 // summed separately and then added in a fixed order. It depends on nothing
 // but the batch, so the result is the same for every thread count.
-const convChunks = 16
+const convChunks = 8
 
 // convDisabled lets TSIMCNE_CONV=gemm force the im2col + GEMM path, to
 // compare the two on one machine.
@@ -58,6 +58,7 @@ type cpuConv struct {
 
 // convOp are the operands of one direct-convolution loop.
 type convOp struct {
+	gt                    convGather
 	x, dy, y, pack, parts []float32
 	g                     ConvGeom
 	n, nch, nb            int
@@ -66,9 +67,8 @@ type convOp struct {
 
 // convDirect reports whether the CPU computes convolution g directly: with
 // the AVX-512 kernels, when the output channels fill whole vectors, the
-// output rows are long enough to make tiles of several pixels (smaller maps
-// are wide, and the GEMM keeps its registers busy on them), and the weights
-// are small enough for the per-chunk gradients.
+// convolution needs an im2col (1×1 stride-1 ones are plain GEMMs already),
+// and the weights are small enough for the per-chunk gradients.
 func (c *CPU) convDirect(g ConvGeom) bool {
 	if c.conv.kernels == 0 {
 		c.conv.kernels = -1
@@ -77,7 +77,7 @@ func (c *CPU) convDirect(g ConvGeom) bool {
 		}
 	}
 	return !c.conv.off && !convDisabled && c.conv.kernels > 0 &&
-		g.OC%16 == 0 && !g.Direct() && (c.conv.force || g.OW >= 8 && g.K*g.K*g.C*g.OC <= convMaxWeights)
+		g.OC%16 == 0 && !g.Direct() && (c.conv.force || g.K*g.K*g.C*g.OC <= convMaxWeights)
 }
 
 // convNB is the number of 16-float vectors a tile spans for ch channels.
@@ -144,10 +144,59 @@ func padImage(dst, src []float32, h, w, ch, p int) []float32 {
 	return dst
 }
 
+// convRowTile is the narrowest output row tiled along the row; narrower
+// maps are tiled across images instead (one pixel of up to 16 images per
+// tile), so small maps still fill the kernel's rows.
+const convRowTile = 8
+
+// convGather is one convolution computed by gathering from zero-padded
+// source images: the forward pass (src = x) and, for stride 1 with "same"
+// padding, the input gradient (src = dy, flipped weights).
+type convGather struct {
+	src, dst, pack      []float32
+	n                   int
+	h, w, ch, pad, step int // source images, padding and stride
+	k                   int
+	oh, ow, oc          int // output images
+	nb                  int
+	acc                 bool
+}
+
+// units is the number of parallel work items: images, or groups of
+// images when tiles run across images.
+func (q *convGather) units() int {
+	if q.ow >= convRowTile {
+		return q.n
+	}
+	g := convMaxR(q.nb)
+	return (q.n + g - 1) / g
+}
+
+// padImages pads cnt consecutive h×w×ch images of src into dst, one after
+// the other, and returns them; with p = 0 it returns src itself.
+func padImages(dst, src []float32, cnt, h, w, ch, p int) []float32 {
+	if p == 0 {
+		return src[:cnt*h*w*ch]
+	}
+	isz := (h + 2*p) * (w + 2*p) * ch
+	for i := 0; i < cnt; i++ {
+		padImage(dst[i*isz:], src[i*h*w*ch:], h, w, ch, p)
+	}
+	return dst[:cnt*isz]
+}
+
+// runGather starts the gather on every thread; the pad buffers must be sized.
+func (c *CPU) runGather(q convGather) {
+	c.padBufs(convMaxR(q.nb) * (q.h + 2*q.pad) * (q.w + 2*q.pad) * q.ch)
+	c.conv.op = convOp{gt: q}
+	c.parallel(q.units(), 1, convGatherRange)
+	c.conv.op = convOp{}
+}
+
 // ConvForward implements directConv: each thread takes whole images, pads
-// one at a time into its own buffer, and runs one kernel call per tile of
-// output pixels of a row and block of output channels, with the whole
-// K·K·C sum in registers.
+// them into its own buffer, and runs one kernel call per tile of output
+// pixels and block of output channels, with the whole K·K·C sum in
+// registers.
 func (c *CPU) ConvForward(x Buf, g ConvGeom, n int, w, y Buf) bool {
 	if !c.convDirect(g) {
 		return false
@@ -166,67 +215,79 @@ func (c *CPU) ConvForward(x Buf, g ConvGeom, n int, w, y Buf) bool {
 			}
 		}
 	}
-	c.padBufs((g.H + 2*g.Pad) * (g.W + 2*g.Pad) * g.C)
-	c.conv.op = convOp{x: x.host, y: y.host, pack: pack, g: g, nb: nb}
-	c.parallel(n, 1, convFwdRange)
-	c.conv.op = convOp{}
+	c.runGather(convGather{src: x.host, dst: y.host, pack: pack, n: n, h: g.H, w: g.W, ch: g.C, pad: g.Pad,
+		step: g.Stride, k: g.K, oh: g.OH, ow: g.OW, oc: g.OC, nb: nb})
 	return true
 }
 
-func convFwdRange(c *CPU, wk, lo, hi int) {
-	op := &c.conv.op
-	g, nb := op.g, op.nb
-	vw := 16 * nb
-	kkc := g.K * g.K * g.C
-	wp := g.W + 2*g.Pad
-	maxR := convMaxR(nb)
-	nt := convNumTiles(g.OW, maxR)
-	for img := lo; img < hi; img++ {
-		p := padImage(c.conv.pad[wk], op.x[img*g.H*g.W*g.C:], g.H, g.W, g.C, g.Pad)
-		yi := op.y[img*g.OH*g.OW*g.OC:][:g.OH*g.OW*g.OC]
-		for oh := 0; oh < g.OH; oh++ {
-			for t := 0; t < nt; t++ {
-				ow0, r := convTile(g.OW, maxR, t)
-				a := p[(oh*g.Stride*wp+ow0*g.Stride)*g.C:]
-				for ob := 0; ob < g.OC/vw; ob++ {
-					blas.ConvTile(r, nb, a, g.Stride*g.C, g.K*g.C, 1, g.K, wp*g.C, 1, 0,
-						op.pack[ob*kkc*vw:], vw, yi[(oh*g.OW+ow0)*g.OC+ob*vw:], g.OC, false)
+func convGatherRange(c *CPU, wk, lo, hi int) {
+	q := &c.conv.op.gt
+	vw := 16 * q.nb
+	maxR := convMaxR(q.nb)
+	wp := q.w + 2*q.pad
+	isz := (q.h + 2*q.pad) * wp * q.ch
+	ssz := q.h * q.w * q.ch
+	osz := q.oh * q.ow * q.oc
+	panel := q.k * q.k * q.ch * vw
+	if q.ow >= convRowTile {
+		nt := convNumTiles(q.ow, maxR)
+		for img := lo; img < hi; img++ {
+			p := padImages(c.conv.pad[wk], q.src[img*ssz:], 1, q.h, q.w, q.ch, q.pad)
+			out := q.dst[img*osz:][:osz]
+			for oh := 0; oh < q.oh; oh++ {
+				for t := 0; t < nt; t++ {
+					ow0, r := convTile(q.ow, maxR, t)
+					a := p[(oh*q.step*wp+ow0*q.step)*q.ch:]
+					for ob := 0; ob < q.oc/vw; ob++ {
+						blas.ConvTile(r, q.nb, a, q.step*q.ch, q.k*q.ch, 1, q.k, wp*q.ch, 1, 0,
+							q.pack[ob*panel:], vw, out[(oh*q.ow+ow0)*q.oc+ob*vw:], q.oc, q.acc)
+					}
+				}
+			}
+		}
+		return
+	}
+	for grp := lo; grp < hi; grp++ {
+		i0 := grp * maxR
+		cnt := min(maxR, q.n-i0)
+		p := padImages(c.conv.pad[wk], q.src[i0*ssz:], cnt, q.h, q.w, q.ch, q.pad)
+		for oh := 0; oh < q.oh; oh++ {
+			for ow := 0; ow < q.ow; ow++ {
+				a := p[(oh*q.step*wp+ow*q.step)*q.ch:]
+				for ob := 0; ob < q.oc/vw; ob++ {
+					blas.ConvTile(cnt, q.nb, a, isz, q.k*q.ch, 1, q.k, wp*q.ch, 1, 0,
+						q.pack[ob*panel:], vw, q.dst[((i0*q.oh+oh)*q.ow+ow)*q.oc+ob*vw:], osz, q.acc)
 				}
 			}
 		}
 	}
 }
 
+// convWGroup is the number of images whose pixels one weight-gradient
+// kernel call sums: about 256 pixels, so that small maps too give the
+// kernel a long loop between loads and stores of its accumulators.
+func convWGroup(g ConvGeom) int { return max(1, min(16, 256/(g.OH*g.OW))) }
+
 // ConvBackward implements directConv. The weight gradient is summed per
 // fixed chunk of images (threads take whole chunks) and the chunks are
 // added in order; the input gradient is, for stride 1 and "same" padding,
-// the forward kernel run on the padded dy with the flipped weights, and
-// otherwise a scatter of each tile into a padded gradient image.
+// the forward gather run on the padded dy with the flipped weights, and
+// otherwise a scatter of each tile into padded gradient images.
 func (c *CPU) ConvBackward(x, dy Buf, g ConvGeom, n int, w, dw, dx Buf, accumulate bool) bool {
 	if !c.convDirect(g) || (dx.Valid() && g.C%16 != 0) {
 		return false
 	}
 	kkc := g.K * g.K * g.C
 	hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
-	pk := g.K - 1 - g.Pad // padding of dy for the flipped convolution
-	c.padBufs(max(hp*wp*g.C, (g.OH+2*pk)*(g.OW+2*pk)*g.OC))
+	c.padBufs(max(convWGroup(g), convMaxR(convNB(g.C))) * hp * wp * g.C)
 	nch := min(n, convChunks)
 	c.conv.parts = grow(c.conv.parts, nch*kkc*g.OC)
 	c.conv.op = convOp{x: x.host, dy: dy.host, parts: c.conv.parts, g: g, n: n, nch: nch, nb: convNB(g.OC)}
 	c.parallel(nch, 1, convWGradRange)
 	c.conv.op = convOp{}
-	// dw[oc][q] = Σ_chunk parts[chunk][q][oc], chunks in order.
-	parts, dws, size := c.conv.parts, dw.host[:g.OC*kkc], kkc*g.OC
-	for oc := 0; oc < g.OC; oc++ {
-		row := dws[oc*kkc:][:kkc]
-		for q := range row {
-			s := parts[q*g.OC+oc]
-			for ch := 1; ch < nch; ch++ {
-				s += parts[ch*size+q*g.OC+oc]
-			}
-			row[q] = s
-		}
-	}
+	c.conv.op = convOp{parts: c.conv.parts, y: dw.host[:g.OC*kkc], g: g, nch: nch}
+	c.parallel(kkc*g.OC, 1<<12, convWSumRange)
+	c.conv.op = convOp{}
 	if !dx.Valid() {
 		return true
 	}
@@ -250,20 +311,42 @@ func (c *CPU) ConvBackward(x, dy Buf, g ConvGeom, n int, w, dw, dx Buf, accumula
 			}
 		}
 	}
-	c.conv.op = convOp{dy: dy.host, y: dx.host, pack: pack, g: g, nb: nb, acc: accumulate}
 	if flipped {
-		c.parallel(n, 1, convDataFlippedRange)
-	} else {
-		c.parallel(n, 1, convDataScatterRange)
+		c.runGather(convGather{src: dy.host, dst: dx.host, pack: pack, n: n, h: g.OH, w: g.OW, ch: g.OC,
+			pad: g.K - 1 - g.Pad, step: 1, k: g.K, oh: g.H, ow: g.W, oc: g.C, nb: nb, acc: accumulate})
+		return true
 	}
+	c.conv.op = convOp{dy: dy.host, y: dx.host, pack: pack, g: g, n: n, nb: nb, acc: accumulate}
+	units := n
+	if g.OW < convRowTile {
+		units = (n + convMaxR(nb) - 1) / convMaxR(nb)
+	}
+	c.parallel(units, 1, convDataScatterRange)
 	c.conv.op = convOp{}
 	return true
 }
 
+// convWSumRange writes dw[oc][q] = Σ_chunk parts[chunk][q][oc] (chunks
+// added in order) for the flat indices q·OC+oc in [lo,hi): the chunks are
+// read contiguously, which matters for the large layers.
+func convWSumRange(c *CPU, _, lo, hi int) {
+	op := &c.conv.op
+	oc, kkc := op.g.OC, op.g.K*op.g.K*op.g.C
+	size := kkc * oc
+	parts, dw := op.parts, op.y
+	for i := lo; i < hi; i++ {
+		s := parts[i]
+		for ch := 1; ch < op.nch; ch++ {
+			s += parts[ch*size+i]
+		}
+		dw[(i%oc)*kkc+i/oc] = s
+	}
+}
+
 // convWGradRange sums the weight gradient of chunks [lo,hi): for each
-// image and kernel row kh, the rows (kw, c) of the padded input are
-// contiguous, so one kernel call covers a tile of them over every output
-// pixel.
+// group of images and kernel row kh, the rows (kw, c) of the padded input
+// are contiguous, so one kernel call covers a tile of them over every
+// output pixel of the group.
 func convWGradRange(c *CPU, wk, lo, hi int) {
 	op := &c.conv.op
 	g, nb := op.g, op.nb
@@ -271,20 +354,25 @@ func convWGradRange(c *CPU, wk, lo, hi int) {
 	kc := g.K * g.C
 	size := g.K * kc * g.OC
 	wp := g.W + 2*g.Pad
+	isz := (g.H + 2*g.Pad) * wp * g.C
 	maxR := convMaxR(nb)
 	nt := convNumTiles(kc, maxR)
+	grp := convWGroup(g)
+	pix := g.OH * g.OW
 	for ch := lo; ch < hi; ch++ {
 		part := op.parts[ch*size:][:size]
 		clear(part)
-		for img := ch * op.n / op.nch; img < (ch+1)*op.n/op.nch; img++ {
-			p := padImage(c.conv.pad[wk], op.x[img*g.H*g.W*g.C:], g.H, g.W, g.C, g.Pad)
-			dyi := op.dy[img*g.OH*g.OW*g.OC:][:g.OH*g.OW*g.OC]
+		end := (ch + 1) * op.n / op.nch
+		for i0 := ch * op.n / op.nch; i0 < end; i0 += grp {
+			cnt := min(grp, end-i0)
+			p := padImages(c.conv.pad[wk], op.x[i0*g.H*g.W*g.C:], cnt, g.H, g.W, g.C, g.Pad)
+			dyi := op.dy[i0*pix*g.OC:][:cnt*pix*g.OC]
 			for kh := 0; kh < g.K; kh++ {
 				for t := 0; t < nt; t++ {
 					r0, r := convTile(kc, maxR, t)
 					a := p[kh*wp*g.C+r0:]
 					for ob := 0; ob < g.OC/vw; ob++ {
-						blas.ConvTile(r, nb, a, 1, g.OW, g.Stride*g.C, g.OH, g.Stride*wp*g.C, 1, 0,
+						blas.ConvTile(r, nb, a, 1, g.OW, g.Stride*g.C, g.OH, g.Stride*wp*g.C, cnt, isz,
 							dyi[ob*vw:], g.OC, part[(kh*kc+r0)*g.OC+ob*vw:], g.OC, true)
 					}
 				}
@@ -293,72 +381,62 @@ func convWGradRange(c *CPU, wk, lo, hi int) {
 	}
 }
 
-// convDataFlippedRange writes dx for images [lo,hi) as the convolution of
-// dy, padded by K−1−Pad, with the flipped weights (stride 1).
-func convDataFlippedRange(c *CPU, wk, lo, hi int) {
-	op := &c.conv.op
-	g, nb := op.g, op.nb
-	vw := 16 * nb
-	pk := g.K - 1 - g.Pad
-	wpd := g.OW + 2*pk
-	maxR := convMaxR(nb)
-	nt := convNumTiles(g.W, maxR)
-	kko := g.K * g.K * g.OC
-	for img := lo; img < hi; img++ {
-		p := padImage(c.conv.pad[wk], op.dy[img*g.OH*g.OW*g.OC:], g.OH, g.OW, g.OC, pk)
-		dxi := op.y[img*g.H*g.W*g.C:][:g.H*g.W*g.C]
-		for ih := 0; ih < g.H; ih++ {
-			for t := 0; t < nt; t++ {
-				iw0, r := convTile(g.W, maxR, t)
-				a := p[(ih*wpd+iw0)*g.OC:]
-				for cb := 0; cb < g.C/vw; cb++ {
-					blas.ConvTile(r, nb, a, g.OC, g.K*g.OC, 1, g.K, wpd*g.OC, 1, 0,
-						op.pack[cb*kko*vw:], vw, dxi[(ih*g.W+iw0)*g.C+cb*vw:], g.C, op.acc)
-				}
-			}
-		}
-	}
-}
-
-// convDataScatterRange writes dx for images [lo,hi) of a strided
-// convolution: each tile of dy times one kernel tap is added into a
-// zero-padded gradient image, whose interior is then copied (or added) to dx.
+// convDataScatterRange writes dx for images (or groups of images) [lo,hi)
+// of a strided convolution: each tile of dy times one kernel tap is added
+// into zero-padded gradient images, whose interiors are then copied (or
+// added) to dx.
 func convDataScatterRange(c *CPU, wk, lo, hi int) {
 	op := &c.conv.op
 	g, nb := op.g, op.nb
 	vw := 16 * nb
 	wp := g.W + 2*g.Pad
+	isz := (g.H + 2*g.Pad) * wp * g.C
+	osz := g.OH * g.OW * g.OC
 	maxR := convMaxR(nb)
-	nt := convNumTiles(g.OW, maxR)
-	p := c.conv.pad[wk][:(g.H+2*g.Pad)*wp*g.C]
-	for img := lo; img < hi; img++ {
+	rowTiles := g.OW >= convRowTile
+	for u := lo; u < hi; u++ {
+		i0, cnt := u, 1
+		if !rowTiles {
+			i0, cnt = u*maxR, min(maxR, op.n-u*maxR)
+		}
+		p := c.conv.pad[wk][:cnt*isz]
 		clear(p)
-		dyi := op.dy[img*g.OH*g.OW*g.OC:][:g.OH*g.OW*g.OC]
+		// A position is a tile of pixels along a row of one image, or
+		// one pixel of the cnt images.
+		np, rs, ldc := g.OW, osz, isz
+		if rowTiles {
+			np, rs, ldc = convNumTiles(g.OW, maxR), g.OC, g.Stride*g.C
+		}
 		for oh := 0; oh < g.OH; oh++ {
-			for t := 0; t < nt; t++ {
-				ow0, r := convTile(g.OW, maxR, t)
-				a := dyi[(oh*g.OW+ow0)*g.OC:]
+			for t := 0; t < np; t++ {
+				ow, r := t, cnt
+				if rowTiles {
+					ow, r = convTile(g.OW, maxR, t)
+				}
+				a := op.dy[((i0*g.OH+oh)*g.OW+ow)*g.OC:]
 				for kh := 0; kh < g.K; kh++ {
 					for kw := 0; kw < g.K; kw++ {
-						base := ((oh*g.Stride+kh)*wp + ow0*g.Stride + kw) * g.C
+						base := ((oh*g.Stride+kh)*wp + ow*g.Stride + kw) * g.C
 						for cb := 0; cb < g.C/vw; cb++ {
-							blas.ConvTile(r, nb, a, g.OC, g.OC, 1, 1, 0, 1, 0,
-								op.pack[((cb*g.K+kh)*g.K+kw)*g.OC*vw:], vw, p[base+cb*vw:], g.Stride*g.C, true)
+							blas.ConvTile(r, nb, a, rs, g.OC, 1, 1, 0, 1, 0,
+								op.pack[((cb*g.K+kh)*g.K+kw)*g.OC*vw:], vw, p[base+cb*vw:], ldc, true)
 						}
 					}
 				}
 			}
 		}
-		dxi := op.y[img*g.H*g.W*g.C:][:g.H*g.W*g.C]
-		for ih := 0; ih < g.H; ih++ {
-			src := p[((ih+g.Pad)*wp+g.Pad)*g.C:][:g.W*g.C]
-			dst := dxi[ih*g.W*g.C:][:len(src)]
-			if op.acc {
-				for i, v := range src {
-					dst[i] += v
+		for k := 0; k < cnt; k++ {
+			dxi := op.y[(i0+k)*g.H*g.W*g.C:][:g.H*g.W*g.C]
+			for ih := 0; ih < g.H; ih++ {
+				src := p[k*isz+((ih+g.Pad)*wp+g.Pad)*g.C:][:g.W*g.C]
+				dst := dxi[ih*g.W*g.C:][:len(src)]
+				if op.acc {
+					for i, v := range src {
+						dst[i] += v
+					}
+				} else {
+					copy(dst, src)
 				}
-			} else {
-				copy(dst, src)
 			}
 		}
 	}
