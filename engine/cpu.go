@@ -38,6 +38,8 @@ type CPU struct {
 	pool      *workpool.Pool[job, int] // element-wise kernels; thread w is worker w
 	// k holds the operands of the element-wise kernel being run (see kargs).
 	k kargs
+	// conv is the state of the direct convolutions (cpuconv.go).
+	conv cpuConv
 }
 
 // NewCPU builds the CPU backend. It fails only when OpenBLAS is explicitly
@@ -324,6 +326,9 @@ func (c *CPU) BatchNormTrain(a *BNArgs) {
 func bnStatsRange(c *CPU, w, lo, hi int) {
 	C, x := c.k.c, c.k.x
 	s, ss := c.k.parts[w][:C], c.k.parts[w][C:2*C]
+	if blas.BNSums(x[lo*C:hi*C], C, s, ss) {
+		return
+	}
 	for r := lo; r < hi; r++ {
 		row := x[r*C : r*C+C]
 		s1, s2 := s[:len(row)], ss[:len(row)]
@@ -364,6 +369,9 @@ func (c *CPU) affine(a *BNArgs, scale, shift []float32) {
 
 func affineRange(c *CPU, _, lo, hi int) {
 	C, x, out, res, relu, scale, shift := c.k.c, c.k.x, c.k.out, c.k.res, c.k.flag, c.k.scale, c.k.shift
+	if blas.BNAffine(x[lo*C:hi*C], out[lo*C:hi*C], rowsOf(res, lo, hi, C), C, scale, shift, relu) {
+		return
+	}
 	{
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
@@ -456,6 +464,9 @@ func (c *CPU) BatchNormBackward(a *BNArgs) {
 func bnBackSumsRange(c *CPU, w, lo, hi int) {
 	C, x, dy, mask, mean, inv := c.k.c, c.k.x, c.k.y, c.k.mask, c.k.mean, c.k.inv
 	sdy, sdx := c.k.parts[w][:C], c.k.parts[w][C:2*C]
+	if blas.BNBackSums(x[lo*C:hi*C], dy[lo*C:hi*C], rowsOf(mask, lo, hi, C), C, mean, inv, sdy, sdx) {
+		return
+	}
 	for r := lo; r < hi; r++ {
 		xr := x[r*C : r*C+C]
 		dr := dy[r*C : r*C+C][:len(xr)]
@@ -482,6 +493,9 @@ func bnBackSumsRange(c *CPU, w, lo, hi int) {
 func bnBackDXRange(c *CPU, _, lo, hi int) {
 	C, x, dy, dx, mask, mean, inv := c.k.c, c.k.x, c.k.y, c.k.out, c.k.mask, c.k.mean, c.k.inv
 	k1, k2, k3 := c.k.k1, c.k.k2, c.k.k3
+	if blas.BNBackDX(x[lo*C:hi*C], dy[lo*C:hi*C], rowsOf(mask, lo, hi, C), dx[lo*C:hi*C], C, mean, inv, k1, k2, k3) {
+		return
+	}
 	{
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]

@@ -80,6 +80,9 @@ func uniformInit(rng *rand.Rand, bound float64, host []float32) {
 
 func (l *convLayer) forward(be Backend, x Buf, n int, y Buf, ws *workspace) {
 	g := l.g
+	if dc, ok := be.(directConv); ok && dc.ConvForward(x, g, n, l.w.Data, y) {
+		return
+	}
 	if g.Direct() {
 		be.Gemm(false, true, n*g.H*g.W, g.OC, g.C, 1, x, 0, g.C, l.w.Data, 0, g.C, 0, y, 0, g.OC)
 		return
@@ -98,6 +101,9 @@ func (l *convLayer) forward(be Backend, x Buf, n int, y Buf, ws *workspace) {
 // valid, the input gradient, overwriting dx or adding to it.
 func (l *convLayer) backward(be Backend, x, dy Buf, n int, dx Buf, accumulate bool, ws *workspace) {
 	g := l.g
+	if dc, ok := be.(directConv); ok && dc.ConvBackward(x, dy, g, n, l.w.Data, l.w.Grad, dx, accumulate) {
+		return
+	}
 	kw := g.ColWidth()
 	if g.Direct() {
 		m := n * g.H * g.W

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/tsimcne/tsimcne-go/engine/blas"
 	"github.com/tsimcne/tsimcne-go/internal/workpool"
 )
 
@@ -32,6 +33,8 @@ type lossJob struct {
 	a, losses []float64    // n×n coefficients, per-anchor losses
 	zn, norms []float64    // cosine: normalised rows and their norms
 	g         [2][]float64 // per-thread gradient accumulators
+	coef      [2][]float64 // per-thread a_rk + a_kr of one row
+	zt        []float32    // d×n transpose of z, for blas.SqDist64
 }
 
 // lossScratch keeps a lossJob's buffers between steps so a training loop
@@ -55,6 +58,12 @@ func (s *lossScratch) prepare(z []float32, n, d int, dz []float32) *lossJob {
 		if len(j.g[w]) < d {
 			j.g[w] = make([]float64, d)
 		}
+		if len(j.coef[w]) < n {
+			j.coef[w] = make([]float64, n)
+		}
+	}
+	if len(j.zt) < n*d {
+		j.zt = make([]float32, n*d)
 	}
 	j.z, j.dz, j.n, j.d = z, dz, n, d
 	return j
@@ -109,6 +118,11 @@ func cauchyInfoNCE(z []float32, n, d int, dz []float32, sc *lossScratch) (float6
 	}
 	j := sc.prepare(z, n, d, dz)
 	defer j.release()
+	for k := 0; k < n; k++ {
+		for t, v := range z[k*d : (k+1)*d] {
+			j.zt[t*n+k] = v
+		}
+	}
 	runRows(j, cauchyForwardRows)
 	var l float64
 	for _, v := range j.losses[:n] {
@@ -127,7 +141,12 @@ func cauchyInfoNCE(z []float32, n, d int, dz []float32, sc *lossScratch) (float6
 func cauchyForwardRows(j *lossJob, _, lo, hi int) {
 	z, n, d := j.z, j.n, j.d
 	for i := lo; i < hi; i++ {
-		j.losses[i] = cauchyRow(z, n, d, i, j.a[i*n:(i+1)*n])
+		row := j.a[i*n : (i+1)*n]
+		if blas.SqDist64(z[i*d:(i+1)*d], j.zt[:n*d], n, row) {
+			j.losses[i] = cauchyRowD2(n, i, row)
+			continue
+		}
+		j.losses[i] = cauchyRow(z, n, d, i, row)
 	}
 }
 
@@ -137,21 +156,29 @@ func cauchyForwardRows(j *lossJob, _, lo, hi int) {
 // loss (cauchyForwardRows) and the data-parallel one (cauchyShare) share
 // it, so both compute each anchor identically.
 func cauchyRow(z []float32, n, d, i int, row []float64) float64 {
-	p := (i + n/2) % n
 	zi := z[i*d : (i+1)*d]
-	var s float64
 	for k := 0; k < n; k++ {
-		if k == i {
-			row[k] = 0
-			continue
-		}
 		zk := z[k*d : (k+1)*d]
 		var d2 float64
 		for t, v := range zi {
 			u := float64(v - zk[t])
 			d2 += u * u
 		}
-		q := 1 / (1 + d2)
+		row[k] = d2
+	}
+	return cauchyRowD2(n, i, row)
+}
+
+// cauchyRowD2 is cauchyRow given row[k] = ‖z_i − z_k‖² (row[i] unused).
+func cauchyRowD2(n, i int, row []float64) float64 {
+	p := (i + n/2) % n
+	var s float64
+	for k := 0; k < n; k++ {
+		if k == i {
+			row[k] = 0
+			continue
+		}
+		q := 1 / (1 + row[k])
 		row[k] = q
 		s += q
 	}
@@ -167,18 +194,22 @@ func cauchyRow(z []float32, n, d, i int, row []float64) float64 {
 // for rows [lo,hi).
 func cauchyBackwardRows(j *lossJob, w, lo, hi int) {
 	z, dz, n, d, a := j.z, j.dz, j.n, j.d, j.a
-	g := j.g[w][:d]
+	g, coef := j.g[w][:d], j.coef[w][:n]
 	for r := lo; r < hi; r++ {
 		clear(g)
 		zr := z[r*d : (r+1)*d]
-		for k := 0; k < n; k++ {
-			c := a[r*n+k] + a[k*n+r]
-			if c == 0 {
-				continue
-			}
-			zk := z[k*d : (k+1)*d]
-			for t, v := range zr {
-				g[t] += c * float64(v-zk[t])
+		for k := range coef {
+			coef[k] = a[r*n+k] + a[k*n+r]
+		}
+		if !blas.DiffAxpy64(zr, z[:n*d], n, coef, g) {
+			for k, c := range coef {
+				if c == 0 {
+					continue
+				}
+				zk := z[k*d : (k+1)*d]
+				for t, v := range zr {
+					g[t] += c * float64(v-zk[t])
+				}
 			}
 		}
 		out := dz[r*d : (r+1)*d]
