@@ -58,7 +58,8 @@ func (t *Trainer) StepBuf(x Buf, n int, lr float64) (PendingLoss, error) {
 // Forward.
 func (t *Trainer) finish(n int, lr float64) (PendingLoss, error) {
 	m := t.Model
-	t0 := m.tic()
+	lossT, allreduceT, sgdT := m.timer("loss"), m.timer("allreduce"), m.timer("sgd")
+	t0 := lossT.start()
 	distributed := t.Dist != nil && t.Dist.Size() > 1
 	var wait PendingLoss
 	var err error
@@ -70,16 +71,16 @@ func (t *Trainer) finish(n int, lr float64) (PendingLoss, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train step: %w", err)
 	}
-	m.toc("loss", t0)
+	lossT.stop(t0)
 	m.backward(n)
 	if distributed {
-		t0 = m.tic()
+		t0 = allreduceT.start()
 		t.allreduceGrads()
-		m.toc("allreduce", t0)
+		allreduceT.stop(t0)
 	}
-	t0 = m.tic()
+	t0 = sgdT.start()
 	t.Opt.Step(m.Params(), lr)
-	m.toc("sgd", t0)
+	sgdT.stop(t0)
 	return wait, nil
 }
 
