@@ -15,10 +15,11 @@ import (
 type CPUOptions struct {
 	// Threads for GEMM and element-wise kernels; ≤ 0 means 1.
 	Threads int
-	// GEMM selects "auto" (the AVX-512 assembly kernels on CPUs that have
-	// AVX-512F, else OpenBLAS if loadable, else pure Go; the TSIMCNE_GEMM
-	// environment variable can force one), "avx512", "openblas" or "go".
-	GEMM string
+	// GEMM selects the matrix multiplication; the zero GEMM is GEMMAuto
+	// (the AVX-512 assembly kernels on CPUs that have AVX-512F, else
+	// OpenBLAS if loadable, else pure Go; the TSIMCNE_GEMM environment
+	// variable can force one).
+	GEMM GEMM
 }
 
 // CPU is the host-memory backend.
@@ -48,7 +49,11 @@ func NewCPU(o CPUOptions) (*CPU, error) {
 	if t <= 0 {
 		t = 1
 	}
-	g, why, err := blas.New(o.GEMM, t)
+	kind, err := ParseGEMM(string(o.GEMM))
+	if err != nil {
+		return nil, err
+	}
+	g, why, err := blas.New(string(kind), t)
 	if err != nil {
 		return nil, fmt.Errorf("engine: CPU backend: %w", err)
 	}
@@ -61,6 +66,15 @@ func NewCPU(o CPUOptions) (*CPU, error) {
 
 // Name says "cpu" and which GEMM runs.
 func (c *CPU) Name() string { return "cpu: " + c.gemm.Name() }
+
+// DefaultColsLimit is the CPU's im2col workspace (Options.ColsLimit, in
+// float32 elements): 2M, 8 MB. A workspace that stays in the last-level
+// cache measured 10–15% faster per step than 64 MB on the 2-core reference
+// machine.
+const DefaultColsLimit = 2 << 20
+
+// ColsLimit is DefaultColsLimit: convolutions in cache-sized chunks.
+func (c *CPU) ColsLimit() int { return DefaultColsLimit }
 
 // Describe is the line a program should log at start-up: the backend, its
 // GEMM and, when the pure-Go fallback runs, why.

@@ -16,10 +16,10 @@ type Options struct {
 	// OutDim is the output size of the projection head (default 128, the
 	// stage-1 dimension).
 	OutDim int
-	// ColsLimit caps the im2col workspace in float32 elements (default 2M,
-	// 8 MB); convolutions are computed over chunks of images that fit. A
-	// workspace that stays in the last-level cache measured 10–15% faster
-	// per step than 64 MB on the 2-core reference machine.
+	// ColsLimit caps the im2col workspace in float32 elements;
+	// convolutions are computed over chunks of images that fit. ≤ 0 means
+	// the backend's preference (Backend.ColsLimit): cache-sized chunks on a
+	// CPU, few large GEMMs on a GPU.
 	ColsLimit int
 }
 
@@ -120,7 +120,7 @@ func NewModel(be Backend, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("engine: output dimension %d < 1", opts.OutDim)
 	}
 	if opts.ColsLimit <= 0 {
-		opts.ColsLimit = 2 << 20
+		opts.ColsLimit = be.ColsLimit()
 	}
 	m := &Model{be: be, arch: arch, opts: opts, outDim: opts.OutDim, stage: 1}
 	m.build()
@@ -524,10 +524,10 @@ func (b *block) addShortcut(be Backend, dIn, dOut, outMask Buf, n int) {
 
 // Loss computes the loss of the last Forward's output z for a batch of n
 // views (rows i and i+n/2 positive pairs) and leaves dL/dz on the host for
-// Backward. kind is "euclidean" (Cauchy kernel) or "cosine".
-func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
-	if kind != "" && kind != "euclidean" && kind != "cosine" {
-		return 0, nil, fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
+// Backward. The zero Metric is euclidean.
+func (m *Model) Loss(kind Metric, n int) (float64, []float32, error) {
+	if err := kind.check(); err != nil {
+		return 0, nil, err
 	}
 	if n < 2 || n > m.capacity {
 		return 0, nil, fmt.Errorf("engine: loss of %d views, but the last forward had capacity %d", n, m.capacity)
@@ -536,13 +536,10 @@ func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
 	dz := m.dzHost[:n*m.outDim]
 	var l float64
 	var err error
-	switch kind {
-	case "", "euclidean":
-		l, err = cauchyInfoNCE(z, n, m.outDim, dz, &m.lossSc)
-	case "cosine":
+	if kind.orDefault() == MetricCosine {
 		l, err = cosineInfoNCE(z, n, m.outDim, cosineTau, dz, &m.lossSc)
-	default:
-		err = fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
+	} else {
+		l, err = cauchyInfoNCE(z, n, m.outDim, dz, &m.lossSc)
 	}
 	return l, dz, err
 }
@@ -550,10 +547,11 @@ func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
 // DeviceLoss is implemented by backends that compute the loss and its
 // gradient where z lives (a GPU), so neither z nor dz crosses to the host.
 type DeviceLoss interface {
-	// QueueLoss queues the loss of the n×d views z (metric "euclidean" or
-	// "cosine", temperature tau for the latter) and writes dL/dz into dz
-	// on the device; the result's Wait waits for the scalar loss.
-	QueueLoss(metric string, tau float64, z Buf, n, d int, dz Buf) (PendingLoss, error)
+	// QueueLoss queues the loss of the n×d views z (metric euclidean or
+	// cosine, never the zero Metric; temperature tau for cosine) and writes
+	// dL/dz into dz on the device; the result's Wait waits for the scalar
+	// loss.
+	QueueLoss(metric Metric, tau float64, z Buf, n, d int, dz Buf) (PendingLoss, error)
 }
 
 // PendingLoss is a loss queued on a backend.
@@ -572,19 +570,13 @@ const cosineTau = 0.5
 
 // queueLoss leaves dL/dz of the last Forward in m.dz, on the device when
 // the backend computes losses itself, else on the host (Loss) and
-// uploaded; the returned function gives the loss.
-func (m *Model) queueLoss(kind string, n int) (PendingLoss, error) {
+// uploaded; the result gives the loss. The caller has checked kind.
+func (m *Model) queueLoss(kind Metric, n int) (PendingLoss, error) {
 	if dl, ok := m.be.(DeviceLoss); ok {
-		if kind != "" && kind != "euclidean" && kind != "cosine" {
-			return nil, fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
-		}
 		if n < 2 || n%2 != 0 || n > m.capacity {
 			return nil, fmt.Errorf("engine: loss of %d views (want an even number ≥ 2, at most %d)", n, m.capacity)
 		}
-		if kind == "" {
-			kind = "euclidean"
-		}
-		return dl.QueueLoss(kind, cosineTau, m.z, n, m.outDim, m.dz)
+		return dl.QueueLoss(kind.orDefault(), cosineTau, m.z, n, m.outDim, m.dz)
 	}
 	l, dz, err := m.Loss(kind, n)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 
 func newCPU(t testing.TB, gemm string) *CPU {
 	t.Helper()
-	be, err := NewCPU(CPUOptions{Threads: 2, GEMM: gemm})
+	be, err := NewCPU(CPUOptions{Threads: 2, GEMM: GEMM(gemm)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestBackendReportsGEMM(t *testing.T) {
 // without closures, so a step allocates nothing, with either loss.
 func TestStepAllocations(t *testing.T) {
 	for _, gemm := range []string{"auto", "go"} {
-		for _, metric := range []string{"euclidean", "cosine"} {
+		for _, metric := range []Metric{MetricEuclidean, MetricCosine} {
 			be := newCPU(t, gemm)
 			m, err := NewModel(be, Options{Arch: "resnet_tiny", Seed: 1})
 			if err != nil {
