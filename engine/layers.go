@@ -11,7 +11,9 @@ type Param struct {
 	Name string
 	// Shape is the PyTorch shape, e.g. (out, in, kh, kw) for convolutions.
 	Shape []int
-	// Data and Grad live on the model's backend.
+	// Data and Grad live on the model's backend: Size() elements each, in
+	// Shape's order except for convolution weights, stored OC×K×K×C
+	// (conv).
 	Data, Grad Buf
 	// Trainable is false for frozen parameters (stage 2): no gradient, no update.
 	Trainable bool
@@ -243,8 +245,8 @@ func (l *avgPool) backward(be Backend, dout Buf, n int, x, dx Buf) {
 // workspace holds the shared im2col buffer; convolutions process as many
 // images at a time as fit in it.
 type workspace struct {
-	cols  Buf // chunk×OH×OW×K·K·C for the largest convolution (or its transpose)
-	wflip Buf // OC×K×K×C of the largest flipped weight (backwardDataFlipped)
+	cols  Buf // (images per chunk·OH·OW)×K·K·C, the largest over the convolutions and their transposes
+	wflip Buf // C×K×K×OC, the largest flipped weight (backwardDataFlipped)
 	limit int
 	// minRows is the smallest number of GEMM rows per chunk (minChunkRows
 	// in models; tests lower it to exercise chunking).
