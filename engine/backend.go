@@ -109,8 +109,8 @@ type Backend interface {
 	// loaded.
 	Describe() string
 	// ColsLimit is the im2col workspace, in float32 elements, the backend
-	// prefers (Options.ColsLimit's default): a CPU wants chunks that stay in
-	// its cache, a GPU few large GEMMs.
+	// prefers (for Options.ColsLimit): a CPU wants chunks that stay in its
+	// cache, a GPU few large GEMMs.
 	ColsLimit() int
 	// Threads is the degree of parallelism the backend uses.
 	Threads() int

@@ -18,8 +18,11 @@ type Options struct {
 	OutDim int
 	// ColsLimit caps the im2col workspace in float32 elements;
 	// convolutions are computed over chunks of images that fit. ≤ 0 means
-	// the backend's preference (Backend.ColsLimit): cache-sized chunks on a
-	// CPU, few large GEMMs on a GPU.
+	// DefaultColsLimit, the CPU's preference; programs pass the backend's
+	// (Backend.ColsLimit). The default stays fixed rather than following the
+	// backend because the chunking decides the order of the weight
+	// gradients' sums: a model built without ColsLimit chunks its
+	// convolutions the same way on every backend.
 	ColsLimit int
 }
 
@@ -120,7 +123,7 @@ func NewModel(be Backend, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("engine: output dimension %d < 1", opts.OutDim)
 	}
 	if opts.ColsLimit <= 0 {
-		opts.ColsLimit = be.ColsLimit()
+		opts.ColsLimit = DefaultColsLimit
 	}
 	m := &Model{be: be, arch: arch, opts: opts, outDim: opts.OutDim, stage: 1}
 	m.build()

@@ -89,7 +89,7 @@ func TestOpenBackend(t *testing.T) {
 	if _, _, err := OpenBackend(DeviceCPU, DeviceOptions{GEMM: "cublas"}); err == nil {
 		t.Error("cpu with GEMM cublas accepted")
 	}
-	// The model's default workspace is the backend's preference.
+	// The model's default workspace is the CPU's preference.
 	m, err := NewModel(be, Options{Arch: "resnet_tiny", ImageSize: 8})
 	if err != nil {
 		t.Fatal(err)

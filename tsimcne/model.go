@@ -134,7 +134,8 @@ func (m *Model) build(size int) error {
 	if err != nil {
 		return err
 	}
-	opts := engine.Options{Arch: m.cfg.Backbone, Seed: m.cfg.Seed, ImageSize: size, OutDim: m.cfg.PretrainOutDim}
+	opts := engine.Options{Arch: m.cfg.Backbone, Seed: m.cfg.Seed, ImageSize: size, OutDim: m.cfg.PretrainOutDim,
+		ColsLimit: be.ColsLimit()}
 	net, err := engine.NewModel(be, opts)
 	if err != nil {
 		return err
@@ -528,7 +529,7 @@ func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
-	net, opt, err := ck.Load(be, engine.Options{})
+	net, opt, err := ck.Load(be, engine.Options{ColsLimit: be.ColsLimit()})
 	if err != nil {
 		return nil, err
 	}
