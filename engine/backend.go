@@ -109,6 +109,14 @@ type SGDArgs struct {
 type Backend interface {
 	// Name describes the backend and its GEMM, e.g. "cpu: OpenBLAS, 2 threads".
 	Name() string
+	// Describe is the line a program logs at start-up to say which GEMM
+	// runs and why: Name, plus the reason for a fallback or the libraries
+	// loaded.
+	Describe() string
+	// ColsLimit is the im2col workspace, in float32 elements, the backend
+	// prefers (for Options.ColsLimit): a CPU wants chunks that stay in its
+	// cache, a GPU few large GEMMs.
+	ColsLimit() int
 	// Threads is the degree of parallelism the backend uses.
 	Threads() int
 	// Alloc returns a zeroed buffer of n elements.

@@ -226,7 +226,7 @@ func checkFinite(t map[string]safetensors.Tensor) error {
 		}
 		f, err := v.Float32s()
 		if err != nil {
-			return fmt.Errorf("tensor %s: %w", n, err)
+			return fmt.Errorf("tensor %s: %w", n, err) // wrapped by the caller
 		}
 		for i, x := range f {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -241,48 +241,87 @@ func checkFinite(t map[string]safetensors.Tensor) error {
 // optimiser from a checkpoint written by SaveCheckpoint. opts supplies
 // run-time settings (ColsLimit); its architecture fields are ignored.
 func LoadCheckpoint(path string, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
-	t, md, err := safetensors.Read(path)
+	c, err := ReadCheckpoint(path)
 	if err != nil {
-		return nil, nil, CheckpointMeta{}, fmt.Errorf("engine: load checkpoint: %w", err)
+		return nil, nil, CheckpointMeta{}, err
 	}
-	return loadCheckpoint(path, t, md, be, opts)
+	m, opt, err := c.Load(be, opts)
+	return m, opt, c.Meta, err
 }
 
 // LoadCheckpointBytes is LoadCheckpoint of a file held in memory; name
 // stands for its path in errors.
 func LoadCheckpointBytes(name string, raw []byte, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
-	t, md, err := safetensors.Parse(raw)
+	c, err := ParseCheckpoint(name, raw)
 	if err != nil {
-		return nil, nil, CheckpointMeta{}, fmt.Errorf("engine: load checkpoint %s: %w", name, err)
+		return nil, nil, CheckpointMeta{}, err
 	}
-	return loadCheckpoint(name, t, md, be, opts)
+	m, opt, err := c.Load(be, opts)
+	return m, opt, c.Meta, err
 }
 
-func loadCheckpoint(path string, t map[string]safetensors.Tensor, md map[string]string, be Backend, opts Options) (*Model, *Optimizer, CheckpointMeta, error) {
+// Checkpoint is a checkpoint read and verified (checksum, finite weights,
+// metadata) but not yet on a backend: a program reads its run settings in
+// Meta, chooses the backend from them, then calls Load, reading the file
+// once.
+type Checkpoint struct {
+	// Meta is the checkpoint's metadata.
+	Meta CheckpointMeta
+	name string
+	t    map[string]safetensors.Tensor
+}
+
+// ReadCheckpoint reads and verifies a checkpoint written by SaveCheckpoint.
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	t, md, err := safetensors.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load checkpoint: %w", err)
+	}
+	return readCheckpoint(path, t, md)
+}
+
+// ParseCheckpoint is ReadCheckpoint of a file held in memory; name stands
+// for its path in errors.
+func ParseCheckpoint(name string, raw []byte) (*Checkpoint, error) {
+	t, md, err := safetensors.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load checkpoint %s: %w", name, err)
+	}
+	return readCheckpoint(name, t, md)
+}
+
+func readCheckpoint(path string, t map[string]safetensors.Tensor, md map[string]string) (*Checkpoint, error) {
 	var meta CheckpointMeta
 	if _, ok := md[safetensors.ChecksumKey]; !ok {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: %w: no %s checksum in its metadata (damaged, or written by a version before checksums)", path, safetensors.ErrDamaged, safetensors.ChecksumKey)
+		return nil, fmt.Errorf("engine: load checkpoint %s: %w: no %s checksum in its metadata (damaged, or written by a version before checksums)", path, safetensors.ErrDamaged, safetensors.ChecksumKey)
 	}
 	if err := checkFinite(t); err != nil {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: %w", path, err)
+		return nil, fmt.Errorf("engine: load checkpoint %s: %w", path, err)
 	}
 	js, ok := md["tsimcne"]
 	if !ok {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: no tsimcne metadata (use Model.LoadStateDict for plain state dicts)", path)
+		return nil, fmt.Errorf("engine: load checkpoint %s: no tsimcne metadata (use Model.LoadStateDict for plain state dicts)", path)
 	}
 	if err := json.Unmarshal([]byte(js), &meta); err != nil {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: metadata: %w", path, err)
+		return nil, fmt.Errorf("engine: load checkpoint %s: metadata: %w", path, err)
 	}
 	if meta.Format != CheckpointFormat {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: format %q, want %q", path, meta.Format, CheckpointFormat)
+		return nil, fmt.Errorf("engine: load checkpoint %s: format %q, want %q", path, meta.Format, CheckpointFormat)
 	}
+	return &Checkpoint{Meta: meta, name: path, t: t}, nil
+}
+
+// Load builds the checkpoint's model and optimiser on be. opts supplies
+// run-time settings (ColsLimit); its architecture fields are ignored.
+func (c *Checkpoint) Load(be Backend, opts Options) (*Model, *Optimizer, error) {
+	path, t, meta := c.name, c.t, c.Meta
 	opts.Arch, opts.ImageSize, opts.OutDim, opts.Seed = meta.Arch, meta.ImageSize, meta.OutDim, meta.Seed
 	m, err := NewModel(be, opts)
 	if err != nil {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: %w", path, err)
+		return nil, nil, fmt.Errorf("engine: load checkpoint %s: %w", path, err)
 	}
 	if err := m.LoadStateDict(t, true); err != nil {
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: %w", path, err)
+		return nil, nil, fmt.Errorf("engine: load checkpoint %s: %w", path, err)
 	}
 	switch meta.Stage {
 	case 1, 3:
@@ -293,7 +332,7 @@ func loadCheckpoint(path string, t map[string]safetensors.Tensor, md map[string]
 		}
 		m.stage = 2
 	default:
-		return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: stage %d", path, meta.Stage)
+		return nil, nil, fmt.Errorf("engine: load checkpoint %s: stage %d", path, meta.Stage)
 	}
 	opt := NewOptimizer(be)
 	for _, p := range m.params {
@@ -309,8 +348,8 @@ func loadCheckpoint(path string, t map[string]safetensors.Tensor, md map[string]
 			err = opt.SetMomentum(p, fromTorch(p, f), meta.OptimizerSteps)
 		}
 		if err != nil {
-			return nil, nil, meta, fmt.Errorf("engine: load checkpoint %s: momentum of %s: %w", path, p.Name, err)
+			return nil, nil, fmt.Errorf("engine: load checkpoint %s: momentum of %s: %w", path, p.Name, err)
 		}
 	}
-	return m, opt, meta, nil
+	return m, opt, nil
 }

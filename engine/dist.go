@@ -106,10 +106,6 @@ func (ds *distState) cauchyShare(zAll []float32, N, d int, starts [2]int, b int,
 // and then the second views in the same order, as one process would.
 func (t *Trainer) distLoss(n int) (PendingLoss, error) {
 	m, c, ds := t.Model, t.Dist, &t.dist
-	kind := t.Metric
-	if kind != "" && kind != "euclidean" && kind != "cosine" {
-		return nil, fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
-	}
 	if n < 2 || n%2 != 0 || n > m.capacity {
 		return nil, fmt.Errorf("engine: loss of %d views (want an even number ≥ 2, at most %d)", n, m.capacity)
 	}
@@ -151,7 +147,7 @@ func (t *Trainer) distLoss(n int) (PendingLoss, error) {
 	}
 	b := n / 2
 	var l float64
-	if kind == "cosine" {
+	if t.Metric == MetricCosine {
 		// Every rank evaluates the whole loss (the Cauchy loss below
 		// shares the work instead).
 		var err error

@@ -195,7 +195,7 @@ func TestGradCheckLinearPoolReLU(t *testing.T) {
 	f := func() float64 { l.forward(be, x, n, y, false); return dot64(y.host, r) }
 	f()
 	dx := be.Alloc(n * in)
-	l.backward(be, x, HostBuf(r), n, dx)
+	l.backward(be, x, HostBuf(r), n, dx, Buf{})
 	fdCheck(t, "linear dW", l.w.Data.host, l.w.Grad.host, f)
 	fdCheck(t, "linear db", l.b.Data.host, l.b.Grad.host, f)
 	fdCheck(t, "linear dx", x.host, dx.host, f)
@@ -223,7 +223,7 @@ func TestGradCheckLinearPoolReLU(t *testing.T) {
 	fr()
 	dy := append([]float32(nil), r...)
 	be.ReLUMask(HostBuf(dy), y, len(dy))
-	l.backward(be, x, HostBuf(dy), n, dx)
+	l.backward(be, x, HostBuf(dy), n, dx, Buf{})
 	fdCheck(t, "linear+relu dx", x.host, dx.host, fr)
 }
 

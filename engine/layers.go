@@ -11,7 +11,9 @@ type Param struct {
 	Name string
 	// Shape is the PyTorch shape, e.g. (out, in, kh, kw) for convolutions.
 	Shape []int
-	// Data and Grad live on the model's backend.
+	// Data and Grad live on the model's backend: Size() elements each, in
+	// Shape's order except for convolution weights, stored OC×K×K×C
+	// (conv).
 	Data, Grad Buf
 	// Trainable is false for frozen parameters (stage 2): no gradient, no update.
 	Trainable bool
@@ -26,16 +28,19 @@ func (p *Param) Size() int { return p.Data.Len() }
 type convLayer struct {
 	name string
 	g    ConvGeom
-	w    *Param
+	w    *Param // OC×K×K×C (PyTorch's OC×C×K×K, stored kernel-position major)
+	t    timer
 }
 
 // batchNorm is a BatchNorm2d with its running statistics.
 type batchNorm struct {
-	name            string
-	c               int
-	gamma, beta     *Param
-	runMean, runVar Buf
-	mean, invStd    Buf
+	name        string
+	c           int
+	gamma, beta *Param // C each
+	runMean     Buf    // C, running mean (eval mode's statistics)
+	runVar      Buf    // C, running unbiased variance
+	mean        Buf    // C, the last training forward's batch mean
+	invStd      Buf    // C, its 1/√(biased variance + ε), for the backward pass
 	// tracked mirrors PyTorch's num_batches_tracked.
 	tracked int64
 	// sync, when set, synchronises the batch statistics across ranks
@@ -44,13 +49,23 @@ type batchNorm struct {
 	// a is the kernel argument block, kept here so passing it to the
 	// backend does not allocate every call.
 	a BNArgs
+	t timer
 }
 
 // linear is a fully connected layer y = x·Wᵀ + b, W of shape (out, in).
 type linear struct {
 	name    string
 	in, out int
-	w, b    *Param
+	w       *Param // out×in
+	b       *Param // out
+	t       timer
+}
+
+// avgPool is the global average pool after the last block: n images of
+// hw pixels × c channels to n×c features.
+type avgPool struct {
+	hw, c int
+	t     timer
 }
 
 func newParam(be Backend, name string, shape []int, conv bool) *Param {
@@ -79,6 +94,7 @@ func uniformInit(rng *rand.Rand, bound float64, host []float32) {
 }
 
 func (l *convLayer) forward(be Backend, x Buf, n int, y Buf, ws *workspace) {
+	defer l.t.stop(l.t.start())
 	g := l.g
 	if dc, ok := be.(directConv); ok && dc.ConvForward(x, g, n, l.w.Data, y) {
 		return
@@ -100,6 +116,7 @@ func (l *convLayer) forward(be Backend, x Buf, n int, y Buf, ws *workspace) {
 // backward computes the weight gradient (overwriting it) and, if dx is
 // valid, the input gradient, overwriting dx or adding to it.
 func (l *convLayer) backward(be Backend, x, dy Buf, n int, dx Buf, accumulate bool, ws *workspace) {
+	defer l.t.stop(l.t.start())
 	g := l.g
 	if dc, ok := be.(directConv); ok && dc.ConvBackward(x, dy, g, n, l.w.Data, l.w.Grad, dx, accumulate) {
 		return
@@ -179,6 +196,7 @@ func (l *batchNorm) args(x Buf, rows int) BNArgs {
 }
 
 func (l *batchNorm) forward(be Backend, x Buf, rows int, res Buf, relu, train bool, out Buf) {
+	defer l.t.stop(l.t.start())
 	l.a = l.args(x, rows)
 	l.a.Res, l.a.ReLU, l.a.Out = res, relu, out
 	if train {
@@ -190,17 +208,27 @@ func (l *batchNorm) forward(be Backend, x Buf, rows int, res Buf, relu, train bo
 }
 
 func (l *batchNorm) backward(be Backend, x Buf, rows int, dout, mask, dx Buf) {
+	defer l.t.stop(l.t.start())
 	l.a = l.args(x, rows)
 	l.a.DOut, l.a.DX, l.a.Mask = dout, dx, mask
 	be.BatchNormBackward(&l.a)
 }
 
 func (l *linear) forward(be Backend, x Buf, n int, y Buf, relu bool) {
+	defer l.t.stop(l.t.start())
 	be.Gemm(false, true, n, l.out, l.in, 1, x, 0, l.in, l.w.Data, 0, l.in, 0, y, 0, l.out)
 	be.BiasAct(y, n, l.out, l.b.Data, relu)
 }
 
-func (l *linear) backward(be Backend, x, dy Buf, n int, dx Buf) {
+// backward computes the weight and bias gradients and, if dx is valid, the
+// input gradient. A valid reluOut is the output of the ReLU that followed
+// this layer in the forward pass: dy is first zeroed where it is not
+// positive.
+func (l *linear) backward(be Backend, x, dy Buf, n int, dx, reluOut Buf) {
+	defer l.t.stop(l.t.start())
+	if reluOut.Valid() {
+		be.ReLUMask(dy, reluOut, n*l.out)
+	}
 	be.Gemm(true, false, l.out, l.in, n, 1, dy, 0, l.out, x, 0, l.in, 0, l.w.Grad, 0, l.in)
 	be.ColSum(dy, n, l.out, l.b.Grad)
 	if dx.Valid() {
@@ -208,11 +236,23 @@ func (l *linear) backward(be Backend, x, dy Buf, n int, dx Buf) {
 	}
 }
 
+func (l *avgPool) forward(be Backend, x Buf, n int, out Buf) {
+	defer l.t.stop(l.t.start())
+	be.AvgPool(x, n, l.hw, l.c, out)
+}
+
+// backward spreads dout over the pixels of dx, through the mask of the
+// ReLU output x that the pool read.
+func (l *avgPool) backward(be Backend, dout Buf, n int, x, dx Buf) {
+	defer l.t.stop(l.t.start())
+	be.AvgPoolBackward(dout, n, l.hw, l.c, x, dx)
+}
+
 // workspace holds the shared im2col buffer; convolutions process as many
 // images at a time as fit in it.
 type workspace struct {
-	cols  Buf
-	wflip Buf
+	cols  Buf // (images per chunk·OH·OW)×K·K·C, the largest over the convolutions and their transposes
+	wflip Buf // C×K×K×OC, the largest flipped weight (backwardDataFlipped)
 	limit int
 	// minRows is the smallest number of GEMM rows per chunk (minChunkRows
 	// in models; tests lower it to exercise chunking).

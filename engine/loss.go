@@ -331,3 +331,27 @@ func cosineBackwardRows(j *lossJob, w, lo, hi int) {
 		}
 	}
 }
+
+// DeviceLoss is implemented by backends that compute the loss and its
+// gradient where z lives (a GPU), so neither z nor dz crosses to the host.
+type DeviceLoss interface {
+	// QueueLoss queues the loss of the n×d views z (metric euclidean or
+	// cosine, never the zero Metric; temperature tau for cosine) and writes
+	// dL/dz into dz on the device; the result's Wait waits for the scalar
+	// loss.
+	QueueLoss(metric Metric, tau float64, z Buf, n, d int, dz Buf) (PendingLoss, error)
+}
+
+// PendingLoss is a loss queued on a backend.
+type PendingLoss interface {
+	// Wait blocks until the loss is computed and returns it.
+	Wait() (float64, error)
+}
+
+// hostLoss is a loss already known (computed on the host).
+type hostLoss struct{ l float64 }
+
+func (h *hostLoss) Wait() (float64, error) { return h.l, nil }
+
+// cosineTau is the temperature of the cosine loss.
+const cosineTau = 0.5

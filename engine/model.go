@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
-	"time"
 )
 
 // Options configure a Model.
@@ -17,10 +16,13 @@ type Options struct {
 	// OutDim is the output size of the projection head (default 128, the
 	// stage-1 dimension).
 	OutDim int
-	// ColsLimit caps the im2col workspace in float32 elements (default 2M,
-	// 8 MB); convolutions are computed over chunks of images that fit. A
-	// workspace that stays in the last-level cache measured 10–15% faster
-	// per step than 64 MB on the 2-core reference machine.
+	// ColsLimit caps the im2col workspace in float32 elements;
+	// convolutions are computed over chunks of images that fit. ≤ 0 means
+	// DefaultColsLimit, the CPU's preference; programs pass the backend's
+	// (Backend.ColsLimit). The default stays fixed rather than following the
+	// backend because the chunking decides the order of the weight
+	// gradients' sums: a model built without ColsLimit chunks its
+	// convolutions the same way on every backend.
 	ColsLimit int
 }
 
@@ -28,17 +30,32 @@ type Options struct {
 // to three channels by the loaders.
 const InChannels = 3
 
-// block is a BasicBlock and its saved activations.
+// block is a BasicBlock and its saved activations. Shapes are for N =
+// Capacity() views of the block's input H×W×C and output OH×OW×OC.
 type block struct {
-	name                string
-	conv1, conv2, convS *convLayer
-	bn1, bn2, bnS       *batchNorm
-	y1, a1, y2, ys, out Buf
-	inSize, outSize     int // activation elements per image
+	name         string
+	conv1, conv2 *convLayer
+	bn1, bn2     *batchNorm
+	// convS and bnS are the downsampling shortcut, nil when the block keeps
+	// its input's shape (the shortcut is then the identity).
+	convS *convLayer
+	bnS   *batchNorm
+
+	y1  Buf // N×OH×OW×OC, conv1 output
+	a1  Buf // N×OH×OW×OC, ReLU(bn1(y1))
+	y2  Buf // N×OH×OW×OC, conv2 output
+	ys  Buf // N×OH×OW×OC, convS output (downsampling blocks only)
+	out Buf // N×OH×OW×OC, ReLU(bn2(y2) + shortcut): the block output
+
+	inSize, outSize int // H·W·C and OH·OW·OC, activation elements per image
+	// add times the identity shortcut's gradient add in the backward pass.
+	add timer
 }
 
 // Model is the backbone + projection head on one backend, with buffers for
-// up to Capacity() views per batch.
+// up to Capacity() views per batch. Shapes below: N = Capacity(), S the
+// image side, C0 the stem width, F = FeatureDim(), Hd the head's hidden
+// width, D = OutDim(), A the largest activation of one image.
 type Model struct {
 	be     Backend
 	arch   Arch
@@ -51,22 +68,36 @@ type Model struct {
 	stem    *convLayer
 	stemBN  *batchNorm
 	blocks  []*block
+	pool    *avgPool
 	fc1     *linear
 	fc2     *linear
 	featDim int
 
-	capacity           int
-	x, y0, a0, h, u, z Buf
-	// in is the last Forward's input: x (uploaded host data) or a device
-	// buffer given to ForwardBuf; the stem's backward reads it.
-	in            Buf
-	lastLoss      hostLoss
-	dh, du, dz    Buf
-	scratch       [3]Buf
-	ws            workspace
-	zHost, dzHost []float32
-	lossSc        lossScratch
-	maxAct        int
+	capacity int
+	x        Buf // N×S×S×3, Forward's input, uploaded from the host
+	// in is the last forward's input: x, or the device buffer given to
+	// ForwardBuf (N×S×S×3); the stem's backward reads it.
+	in Buf
+	y0 Buf // N×S×S×C0, stem conv output
+	a0 Buf // N×S×S×C0, stem ReLU output
+	h  Buf // N×F, pooled features (the embedding of Transform)
+	u  Buf // N×Hd, head hidden layer, ReLU output
+	z  Buf // N×D, model output
+
+	dz Buf // N×D, dL/dz
+	du Buf // N×Hd, dL/du
+	dh Buf // N×F, dL/dh
+	// scratch are three N×A gradient buffers the backward pass rotates
+	// through the blocks: the gradient at a block's output, its input and
+	// the BatchNorm-backward temporary.
+	scratch [3]Buf
+	ws      workspace
+
+	lastLoss hostLoss
+	zHost    []float32 // N×D, z on the host for Loss
+	dzHost   []float32 // N×D, dL/dz on the host
+	lossSc   lossScratch
+	maxAct   int // A
 
 	// Prof, when non-nil, accumulates per-layer wall time.
 	Prof *Profile
@@ -92,7 +123,7 @@ func NewModel(be Backend, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("engine: output dimension %d < 1", opts.OutDim)
 	}
 	if opts.ColsLimit <= 0 {
-		opts.ColsLimit = 2 << 20
+		opts.ColsLimit = DefaultColsLimit
 	}
 	m := &Model{be: be, arch: arch, opts: opts, outDim: opts.OutDim, stage: 1}
 	m.build()
@@ -107,6 +138,9 @@ func (m *Model) conv(name string, h, w, c, oc, k, stride, pad int) *convLayer {
 	return &convLayer{name: name, g: g, w: p}
 }
 
+// timer returns a timer for Profile row name of this model.
+func (m *Model) timer(row string) timer { return timer{row: row, prof: &m.Prof} }
+
 func (m *Model) bn(name string, c int) *batchNorm {
 	l := &batchNorm{name: name, c: c,
 		gamma:   newParam(m.be, name+".weight", []int{c}, false),
@@ -120,7 +154,7 @@ func (m *Model) bn(name string, c int) *batchNorm {
 func (m *Model) lin(name string, in, out int) *linear {
 	l := &linear{name: name, in: in, out: out,
 		w: newParam(m.be, name+".weight", []int{out, in}, false),
-		b: newParam(m.be, name+".bias", []int{out}, false)}
+		b: newParam(m.be, name+".bias", []int{out}, false), t: m.timer("head")}
 	m.params = append(m.params, l.w, l.b)
 	return l
 }
@@ -130,7 +164,9 @@ func (m *Model) build() {
 	s := m.opts.ImageSize
 	w0 := a.Widths[0]
 	m.stem = m.conv("backbone.conv1", s, s, InChannels, w0, 3, 1, 1)
+	m.stem.t = m.timer("stem.conv")
 	m.stemBN = m.bn("backbone.bn1", w0)
+	m.stemBN.t = m.timer("stem.bn_relu")
 	m.maxAct = s * s * w0
 	h, c := s, w0
 	for st := 0; st < 4; st++ {
@@ -141,15 +177,21 @@ func (m *Model) build() {
 			}
 			oc := a.Widths[st]
 			name := fmt.Sprintf("backbone.layer%d.%d", st+1, i)
-			b := &block{name: name}
+			b := &block{name: name, add: m.timer(name + ".bn2_add_relu")}
 			b.conv1 = m.conv(name+".conv1", h, h, c, oc, 3, stride, 1)
+			b.conv1.t = m.timer(name + ".conv1")
 			b.bn1 = m.bn(name+".bn1", oc)
+			b.bn1.t = m.timer(name + ".bn1_relu")
 			oh := b.conv1.g.OH
 			b.conv2 = m.conv(name+".conv2", oh, oh, oc, oc, 3, 1, 1)
+			b.conv2.t = m.timer(name + ".conv2")
 			b.bn2 = m.bn(name+".bn2", oc)
+			b.bn2.t = b.add
 			if stride != 1 || c != oc {
 				b.convS = m.conv(name+".downsample.0", h, h, c, oc, 1, stride, 0)
 				b.bnS = m.bn(name+".downsample.1", oc)
+				b.convS.t = m.timer(name + ".downsample")
+				b.bnS.t = b.convS.t
 			}
 			b.inSize, b.outSize = h*h*c, oh*oh*oc
 			m.maxAct = max(m.maxAct, b.inSize, b.outSize)
@@ -158,6 +200,7 @@ func (m *Model) build() {
 		}
 	}
 	m.featDim = c
+	m.pool = &avgPool{hw: h * h, c: c, t: m.timer("pool")}
 	m.fc1 = m.lin("head.0", c, a.HeadHidden)
 	m.fc2 = m.lin("head.2", a.HeadHidden, m.outDim)
 }
@@ -303,27 +346,6 @@ func (m *Model) allocOut() {
 // InputSize is the number of float32 per input image (NHWC, 3 channels).
 func (m *Model) InputSize() int { return m.opts.ImageSize * m.opts.ImageSize * InChannels }
 
-func (m *Model) tic() time.Time {
-	if m.Prof == nil {
-		return time.Time{}
-	}
-	return time.Now()
-}
-
-func (m *Model) toc(name string, t0 time.Time) {
-	if m.Prof != nil {
-		m.Prof.add(name, time.Since(t0))
-	}
-}
-
-// tocBlock is toc for a block's layer; it builds the name only when
-// profiling, so an unprofiled step allocates nothing.
-func (m *Model) tocBlock(block, layer string, t0 time.Time) {
-	if m.Prof != nil {
-		m.Prof.add(block+layer, time.Since(t0))
-	}
-}
-
 // Forward runs n images (NHWC, values as given) through the model. With
 // train, BatchNorm uses batch statistics and updates its running statistics;
 // otherwise it uses the running statistics. The outputs stay on the backend:
@@ -373,47 +395,33 @@ func (m *Model) checkForward(values, n int, train bool) error {
 
 // forward runs the network on m.in.
 func (m *Model) forward(n int, train bool) {
-	be := m.be
+	be, ws := m.be, &m.ws
 	s := m.opts.ImageSize
-	t := m.tic()
-	m.stem.forward(be, m.in, n, m.y0, &m.ws)
-	m.toc("stem.conv", t)
-	t = m.tic()
+	m.stem.forward(be, m.in, n, m.y0, ws)
 	m.stemBN.forward(be, m.y0, n*s*s, Buf{}, true, train, m.a0)
-	m.toc("stem.bn_relu", t)
 	cur := m.a0
 	for _, b := range m.blocks {
-		rows := n * b.outSize / b.conv1.g.OC
-		t = m.tic()
-		b.conv1.forward(be, cur, n, b.y1, &m.ws)
-		m.tocBlock(b.name, ".conv1", t)
-		t = m.tic()
-		b.bn1.forward(be, b.y1, rows, Buf{}, true, train, b.a1)
-		m.tocBlock(b.name, ".bn1_relu", t)
-		t = m.tic()
-		b.conv2.forward(be, b.a1, n, b.y2, &m.ws)
-		m.tocBlock(b.name, ".conv2", t)
-		res := cur
-		if b.convS != nil {
-			t = m.tic()
-			b.convS.forward(be, cur, n, b.ys, &m.ws)
-			b.bnS.forward(be, b.ys, rows, Buf{}, false, train, b.out)
-			m.tocBlock(b.name, ".downsample", t)
-			res = b.out
-		}
-		t = m.tic()
-		b.bn2.forward(be, b.y2, rows, res, true, train, b.out)
-		m.tocBlock(b.name, ".bn2_add_relu", t)
+		b.forward(be, cur, n, train, ws)
 		cur = b.out
 	}
-	t = m.tic()
-	last := m.blocks[len(m.blocks)-1]
-	be.AvgPool(cur, n, last.outSize/m.featDim, m.featDim, m.h)
-	m.toc("pool", t)
-	t = m.tic()
+	m.pool.forward(be, cur, n, m.h)
 	m.fc1.forward(be, m.h, n, m.u, true)
 	m.fc2.forward(be, m.u, n, m.z, false)
-	m.toc("head", t)
+}
+
+// forward runs the block on x (N×H×W×C) into b.out.
+func (b *block) forward(be Backend, x Buf, n int, train bool, ws *workspace) {
+	rows := n * b.outSize / b.conv1.g.OC
+	b.conv1.forward(be, x, n, b.y1, ws)
+	b.bn1.forward(be, b.y1, rows, Buf{}, true, train, b.a1)
+	b.conv2.forward(be, b.a1, n, b.y2, ws)
+	res := x
+	if b.convS != nil {
+		b.convS.forward(be, x, n, b.ys, ws)
+		b.bnS.forward(be, b.ys, rows, Buf{}, false, train, b.out)
+		res = b.out
+	}
+	b.bn2.forward(be, b.y2, rows, res, true, train, b.out)
 }
 
 // Z copies the n×OutDim output of the last Forward into dst (allocated if nil).
@@ -461,26 +469,19 @@ func (m *Model) Backward(dz []float32, n int) error {
 
 // backward back-propagates m.dz, already on the backend.
 func (m *Model) backward(n int) {
-	be := m.be
-	t := m.tic()
-	full := m.backboneTrainable()
-	if !full {
-		m.fc2.backward(be, m.u, m.dz, n, Buf{})
-		m.toc("head", t)
+	be, ws := m.be, &m.ws
+	if !m.backboneTrainable() {
+		m.fc2.backward(be, m.u, m.dz, n, Buf{}, Buf{})
 		return
 	}
-	m.fc2.backward(be, m.u, m.dz, n, m.du)
-	be.ReLUMask(m.du, m.u, n*m.arch.HeadHidden)
-	m.fc1.backward(be, m.h, m.du, n, m.dh)
-	m.toc("head", t)
-	t = m.tic()
-	last := m.blocks[len(m.blocks)-1]
+	m.fc2.backward(be, m.u, m.dz, n, m.du, Buf{})
+	m.fc1.backward(be, m.h, m.du, n, m.dh, m.u)
 	dOut, tmp, dIn := m.scratch[0], m.scratch[1], m.scratch[2]
-	be.AvgPoolBackward(m.dh, n, last.outSize/m.featDim, m.featDim, last.out, dOut)
-	m.toc("pool", t)
+	last := m.blocks[len(m.blocks)-1]
+	m.pool.backward(be, m.dh, n, last.out, dOut)
 	// outMask is the ReLU output whose mask dOut still needs; the ReLU
 	// backward is fused into the consumers (BN backward, shortcut add).
-	// AvgPoolBackward already applied the last block's.
+	// The pool's backward already applied the last block's.
 	outMask := Buf{}
 	for i := len(m.blocks) - 1; i >= 0; i-- {
 		b := m.blocks[i]
@@ -488,48 +489,48 @@ func (m *Model) backward(n int) {
 		if i > 0 {
 			in = m.blocks[i-1].out
 		}
-		rows := n * b.outSize / b.conv1.g.OC
-		t = m.tic()
-		b.bn2.backward(be, b.y2, rows, dOut, outMask, tmp)
-		m.tocBlock(b.name, ".bn2_add_relu", t)
-		t = m.tic()
-		b.conv2.backward(be, b.a1, tmp, n, dIn, false, &m.ws)
-		m.tocBlock(b.name, ".conv2", t)
-		t = m.tic()
-		b.bn1.backward(be, b.y1, rows, dIn, b.a1, tmp)
-		m.tocBlock(b.name, ".bn1_relu", t)
-		t = m.tic()
-		b.conv1.backward(be, in, tmp, n, dIn, false, &m.ws)
-		m.tocBlock(b.name, ".conv1", t)
-		t = m.tic()
-		if b.convS != nil {
-			b.bnS.backward(be, b.ys, rows, dOut, outMask, tmp)
-			b.convS.backward(be, in, tmp, n, dIn, true, &m.ws)
-			m.tocBlock(b.name, ".downsample", t)
-		} else {
-			be.AddMasked(dIn, dOut, outMask, n*b.inSize)
-			m.tocBlock(b.name, ".bn2_add_relu", t)
-		}
+		b.backward(be, in, n, dOut, outMask, tmp, dIn, ws)
 		// The block input is a ReLU output: its mask is applied by the
 		// consumers of dIn below.
 		outMask = in
 		dOut, dIn = dIn, dOut
 	}
 	s := m.opts.ImageSize
-	t = m.tic()
 	m.stemBN.backward(be, m.y0, n*s*s, dOut, outMask, tmp)
-	m.toc("stem.bn_relu", t)
-	t = m.tic()
-	m.stem.backward(be, m.in, tmp, n, Buf{}, false, &m.ws)
-	m.toc("stem.conv", t)
+	m.stem.backward(be, m.in, tmp, n, Buf{}, false, ws)
+}
+
+// backward back-propagates dOut, the gradient at the block's output (to be
+// masked by outMask, its ReLU output, when valid), through the block whose
+// forward read in, writing the gradient at in to dIn. tmp is scratch of the
+// output's size.
+func (b *block) backward(be Backend, in Buf, n int, dOut, outMask, tmp, dIn Buf, ws *workspace) {
+	rows := n * b.outSize / b.conv1.g.OC
+	b.bn2.backward(be, b.y2, rows, dOut, outMask, tmp)
+	b.conv2.backward(be, b.a1, tmp, n, dIn, false, ws)
+	b.bn1.backward(be, b.y1, rows, dIn, b.a1, tmp)
+	b.conv1.backward(be, in, tmp, n, dIn, false, ws)
+	if b.convS != nil {
+		b.bnS.backward(be, b.ys, rows, dOut, outMask, tmp)
+		b.convS.backward(be, in, tmp, n, dIn, true, ws)
+		return
+	}
+	b.addShortcut(be, dIn, dOut, outMask, n)
+}
+
+// addShortcut adds the identity shortcut's gradient, dOut through the
+// output ReLU's mask, to dIn.
+func (b *block) addShortcut(be Backend, dIn, dOut, outMask Buf, n int) {
+	defer b.add.stop(b.add.start())
+	be.AddMasked(dIn, dOut, outMask, n*b.inSize)
 }
 
 // Loss computes the loss of the last Forward's output z for a batch of n
 // views (rows i and i+n/2 positive pairs) and leaves dL/dz on the host for
-// Backward. kind is "euclidean" (Cauchy kernel) or "cosine".
-func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
-	if kind != "" && kind != "euclidean" && kind != "cosine" {
-		return 0, nil, fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
+// Backward. The zero Metric is euclidean.
+func (m *Model) Loss(kind Metric, n int) (float64, []float32, error) {
+	if err := kind.check(); err != nil {
+		return 0, nil, err
 	}
 	if n < 2 || n > m.capacity {
 		return 0, nil, fmt.Errorf("engine: loss of %d views, but the last forward had capacity %d", n, m.capacity)
@@ -538,55 +539,23 @@ func (m *Model) Loss(kind string, n int) (float64, []float32, error) {
 	dz := m.dzHost[:n*m.outDim]
 	var l float64
 	var err error
-	switch kind {
-	case "", "euclidean":
-		l, err = cauchyInfoNCE(z, n, m.outDim, dz, &m.lossSc)
-	case "cosine":
+	if kind.orDefault() == MetricCosine {
 		l, err = cosineInfoNCE(z, n, m.outDim, cosineTau, dz, &m.lossSc)
-	default:
-		err = fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
+	} else {
+		l, err = cauchyInfoNCE(z, n, m.outDim, dz, &m.lossSc)
 	}
 	return l, dz, err
 }
 
-// DeviceLoss is implemented by backends that compute the loss and its
-// gradient where z lives (a GPU), so neither z nor dz crosses to the host.
-type DeviceLoss interface {
-	// QueueLoss queues the loss of the n×d views z (metric "euclidean" or
-	// "cosine", temperature tau for the latter) and writes dL/dz into dz
-	// on the device; the result's Wait waits for the scalar loss.
-	QueueLoss(metric string, tau float64, z Buf, n, d int, dz Buf) (PendingLoss, error)
-}
-
-// PendingLoss is a loss queued on a backend.
-type PendingLoss interface {
-	// Wait blocks until the loss is computed and returns it.
-	Wait() (float64, error)
-}
-
-// hostLoss is a loss already known (computed on the host).
-type hostLoss struct{ l float64 }
-
-func (h *hostLoss) Wait() (float64, error) { return h.l, nil }
-
-// cosineTau is the temperature of the cosine loss.
-const cosineTau = 0.5
-
 // queueLoss leaves dL/dz of the last Forward in m.dz, on the device when
 // the backend computes losses itself, else on the host (Loss) and
-// uploaded; the returned function gives the loss.
-func (m *Model) queueLoss(kind string, n int) (PendingLoss, error) {
+// uploaded; the result gives the loss. The caller has checked kind.
+func (m *Model) queueLoss(kind Metric, n int) (PendingLoss, error) {
 	if dl, ok := m.be.(DeviceLoss); ok {
-		if kind != "" && kind != "euclidean" && kind != "cosine" {
-			return nil, fmt.Errorf("engine: unknown loss metric %q (want euclidean or cosine)", kind)
-		}
 		if n < 2 || n%2 != 0 || n > m.capacity {
 			return nil, fmt.Errorf("engine: loss of %d views (want an even number ≥ 2, at most %d)", n, m.capacity)
 		}
-		if kind == "" {
-			kind = "euclidean"
-		}
-		return dl.QueueLoss(kind, cosineTau, m.z, n, m.outDim, m.dz)
+		return dl.QueueLoss(kind.orDefault(), cosineTau, m.z, n, m.outDim, m.dz)
 	}
 	l, dz, err := m.Loss(kind, n)
 	if err != nil {
@@ -608,7 +577,7 @@ func (m *Model) SetStage2(outDim int) error {
 	old := m.fc2
 	nl := &linear{name: "head.2", in: old.in, out: outDim,
 		w: newParam(m.be, "head.2.weight", []int{outDim, old.in}, false),
-		b: newParam(m.be, "head.2.bias", []int{outDim}, false)}
+		b: newParam(m.be, "head.2.bias", []int{outDim}, false), t: old.t}
 	w := make([]float32, nl.w.Size())
 	for i := range w {
 		w[i] = float32(rng.NormFloat64())

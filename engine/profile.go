@@ -68,3 +68,31 @@ func kindOf(name string) string {
 	}
 	return name
 }
+
+// timer attributes a layer's wall time to one row of the model's Profile.
+// Layers time themselves (defer l.t.stop(l.t.start())), so that
+// Model.forward and backward read as the list of layer calls they are; a
+// model without a Profile pays a nil check per layer and allocates nothing.
+type timer struct {
+	// row is the Profile row, e.g. "backbone.layer1.0.bn1_relu"; layers
+	// that together make one step of the network (the head's two Linears,
+	// a shortcut's convolution and BatchNorm) share a row.
+	row string
+	// prof points at Model.Prof, which callers set after NewModel.
+	prof **Profile
+}
+
+// start returns the current time when profiling, else the zero time.
+func (t timer) start() time.Time {
+	if t.prof == nil || *t.prof == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// stop adds the time since t0 to the timer's row when profiling.
+func (t timer) stop(t0 time.Time) {
+	if t.prof != nil && *t.prof != nil {
+		(*t.prof).add(t.row, time.Since(t0))
+	}
+}

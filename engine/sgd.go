@@ -18,7 +18,7 @@ const (
 type Optimizer struct {
 	Momentum, WeightDecay, Clip float32
 	be                          Backend
-	bufs                        map[*Param]Buf
+	bufs                        map[*Param]Buf // p.Size() each, p's momentum
 	steps                       int
 }
 
@@ -29,16 +29,9 @@ func NewOptimizer(be Backend) *Optimizer {
 		be: be, bufs: map[*Param]Buf{}}
 }
 
-// Steps is the number of updates since the optimiser was created or reset.
+// Steps is the number of updates since the optimiser was created (a new
+// stage starts a new one: Trainer.StartStage).
 func (o *Optimizer) Steps() int { return o.steps }
-
-// Reset forgets the momentum, as at the start of every stage.
-func (o *Optimizer) Reset() {
-	o.steps = 0
-	for p, b := range o.bufs {
-		o.be.Zero(b, p.Size())
-	}
-}
 
 // Momentum returns the momentum buffer of p, allocating it on first use.
 func (o *Optimizer) momentum(p *Param) Buf {

@@ -8,7 +8,7 @@ import (
 
 func newCPU(t testing.TB, gemm string) *CPU {
 	t.Helper()
-	be, err := NewCPU(CPUOptions{Threads: 2, GEMM: gemm})
+	be, err := NewCPU(CPUOptions{Threads: 2, GEMM: GEMM(gemm)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestBackendReportsGEMM(t *testing.T) {
 // without closures, so a step allocates nothing, with either loss.
 func TestStepAllocations(t *testing.T) {
 	for _, gemm := range []string{"auto", "go"} {
-		for _, metric := range []string{"euclidean", "cosine"} {
+		for _, metric := range []Metric{MetricEuclidean, MetricCosine} {
 			be := newCPU(t, gemm)
 			m, err := NewModel(be, Options{Arch: "resnet_tiny", Seed: 1})
 			if err != nil {
@@ -102,6 +102,46 @@ func TestStepAllocations(t *testing.T) {
 			if allocs > 0 {
 				t.Errorf("%s, %s: %.0f allocations per step, want 0", be.Name(), metric, allocs)
 			}
+		}
+	}
+}
+
+// TestProfileRows checks that the layers time themselves into Model.Prof:
+// a profiled step has a row per layer of the network and per phase of the
+// step, in network order.
+func TestProfileRows(t *testing.T) {
+	be := newCPU(t, "go")
+	m, err := NewModel(be, Options{Arch: "resnet_tiny", Seed: 1, ImageSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTrainer(m, "euclidean")
+	x := randImages(2, 4, 8)
+	if _, err := tr.Step(x, 4, 0.01); err != nil {
+		t.Fatal(err)
+	}
+	m.Prof = NewProfile()
+	if _, err := tr.Step(x, 4, 0.01); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"stem.conv", "stem.bn_relu", "backbone.layer1.0.conv1", "backbone.layer1.0.bn1_relu",
+		"backbone.layer1.0.conv2", "backbone.layer1.0.bn2_add_relu", "backbone.layer2.0.downsample",
+		"pool", "head", "loss", "sgd"}
+	got := strings.Join(m.Prof.order, " ")
+	at := 0
+	for _, w := range want {
+		i := strings.Index(got[at:], w+" ")
+		if i < 0 && strings.HasSuffix(got, " "+w) {
+			i = len(got[at:]) - len(w)
+		}
+		if i < 0 {
+			t.Fatalf("profile rows %q: %q missing or out of order", got, w)
+		}
+		at += i + len(w)
+	}
+	for _, row := range m.Prof.order {
+		if m.Prof.t[row] <= 0 && m.Prof.calls[row] == 0 {
+			t.Errorf("row %s has no time and no calls", row)
 		}
 	}
 }

@@ -7,8 +7,8 @@ import "fmt"
 type Trainer struct {
 	Model *Model
 	Opt   *Optimizer
-	// Metric is "euclidean" (Cauchy kernel, the default) or "cosine".
-	Metric string
+	// Metric is the loss's similarity; the zero Metric is euclidean.
+	Metric Metric
 	// Dist, when set with more than one rank, makes every step
 	// data-parallel: the loss spans the views of all ranks and the
 	// gradients are summed across them before the update (dist.go).
@@ -21,7 +21,7 @@ type Trainer struct {
 }
 
 // NewTrainer pairs a model with a fresh optimiser.
-func NewTrainer(m *Model, metric string) *Trainer {
+func NewTrainer(m *Model, metric Metric) *Trainer {
 	return &Trainer{Model: m, Opt: NewOptimizer(m.Backend()), Metric: metric}
 }
 
@@ -30,7 +30,7 @@ func NewTrainer(m *Model, metric string) *Trainer {
 // lr and returns the loss before the update.
 func (t *Trainer) Step(x []float32, n int, lr float64) (float64, error) {
 	if err := t.Model.Forward(x, n, true); err != nil {
-		return 0, fmt.Errorf("train step: %w", err)
+		return 0, err
 	}
 	wait, err := t.finish(n, lr)
 	if err != nil {
@@ -38,7 +38,7 @@ func (t *Trainer) Step(x []float32, n int, lr float64) (float64, error) {
 	}
 	l, err := wait.Wait()
 	if err != nil {
-		return 0, fmt.Errorf("train step: %w", err)
+		return 0, err
 	}
 	return l, nil
 }
@@ -49,7 +49,7 @@ func (t *Trainer) Step(x []float32, n int, lr float64) (float64, error) {
 // a caller can queue the next step first and keep the device busy.
 func (t *Trainer) StepBuf(x Buf, n int, lr float64) (PendingLoss, error) {
 	if err := t.Model.ForwardBuf(x, n, true); err != nil {
-		return nil, fmt.Errorf("train step: %w", err)
+		return nil, err
 	}
 	return t.finish(n, lr)
 }
@@ -58,7 +58,11 @@ func (t *Trainer) StepBuf(x Buf, n int, lr float64) (PendingLoss, error) {
 // Forward.
 func (t *Trainer) finish(n int, lr float64) (PendingLoss, error) {
 	m := t.Model
-	t0 := m.tic()
+	lossT, allreduceT, sgdT := m.timer("loss"), m.timer("allreduce"), m.timer("sgd")
+	t0 := lossT.start()
+	if err := t.Metric.check(); err != nil {
+		return nil, err
+	}
 	distributed := t.Dist != nil && t.Dist.Size() > 1
 	var wait PendingLoss
 	var err error
@@ -68,18 +72,18 @@ func (t *Trainer) finish(n int, lr float64) (PendingLoss, error) {
 		wait, err = m.queueLoss(t.Metric, n)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("train step: %w", err)
+		return nil, err // prefixed by the engine or the backend
 	}
-	m.toc("loss", t0)
+	lossT.stop(t0)
 	m.backward(n)
 	if distributed {
-		t0 = m.tic()
+		t0 = allreduceT.start()
 		t.allreduceGrads()
-		m.toc("allreduce", t0)
+		allreduceT.stop(t0)
 	}
-	t0 = m.tic()
+	t0 = sgdT.start()
 	t.Opt.Step(m.Params(), lr)
-	m.toc("sgd", t0)
+	sgdT.stop(t0)
 	return wait, nil
 }
 

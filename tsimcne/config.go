@@ -37,8 +37,8 @@ type Config struct {
 	OutDim int `json:"out_dim"`
 	// PretrainOutDim is the stage-1 output dimension (128).
 	PretrainOutDim int `json:"pretrain_out_dim"`
-	// Metric is "euclidean" (the Cauchy kernel, default) or "cosine".
-	Metric string `json:"metric"`
+	// Metric is euclidean (the Cauchy kernel, default) or cosine.
+	Metric engine.Metric `json:"metric"`
 	// Backbone names the architecture (engine.ArchNames); resnet18_simclr
 	// by default.
 	Backbone string `json:"backbone"`
@@ -58,8 +58,8 @@ type Config struct {
 	Workers int `json:"workers"`
 	// Threads is the number of GEMM threads (default GOMAXPROCS).
 	Threads int `json:"threads"`
-	// Device is "cpu", "cuda" or "auto" (default).
-	Device string `json:"device"`
+	// Device is cpu, cuda or auto (default).
+	Device engine.Device `json:"device"`
 	// ImageSize is the side of the square views; 0 = the data's image size.
 	ImageSize int `json:"image_size"`
 	// TrainSubset trains on that many images drawn at random (by Seed)
@@ -88,7 +88,7 @@ func (c Config) Defaults() Config {
 		c.PretrainOutDim = 128
 	}
 	if c.Metric == "" {
-		c.Metric = "euclidean"
+		c.Metric = engine.MetricEuclidean
 	}
 	if c.Backbone == "" {
 		c.Backbone = engine.DefaultArch
@@ -100,13 +100,23 @@ func (c Config) Defaults() Config {
 		c.Threads = runtime.GOMAXPROCS(0)
 	}
 	if c.Device == "" {
-		c.Device = "auto"
+		c.Device = engine.DeviceAuto
 	}
 	return c
 }
 
-// Validate reports the first invalid setting of a defaulted Config.
+// Validate reports the first invalid setting of a defaulted Config. It is
+// where the settings given by name (Metric, Device, Backbone) are checked.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("tsimcne: %w", err)
+	}
+	return nil
+}
+
+// validate is Validate without the package prefix, for callers that add
+// context (the checkpoint's path) after it.
+func (c *Config) validate() error {
 	if len(c.Epochs) != 1 && len(c.Epochs) != 3 {
 		return fmt.Errorf("epochs: %v: want one value (stage 1 only) or three (one per stage)", c.Epochs)
 	}
@@ -121,7 +131,7 @@ func (c *Config) Validate() error {
 	if c.OutDim < 1 || c.PretrainOutDim < 1 {
 		return fmt.Errorf("out dim %d, pretrain out dim %d: want ≥ 1", c.OutDim, c.PretrainOutDim)
 	}
-	if c.Metric != "euclidean" && c.Metric != "cosine" {
+	if m, err := engine.ParseMetric(string(c.Metric)); err != nil || m != c.Metric {
 		return fmt.Errorf("metric %q: want euclidean or cosine", c.Metric)
 	}
 	if _, err := engine.ParseArch(c.Backbone); err != nil {
@@ -143,9 +153,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("warmup: %v: negative", c.Warmup)
 		}
 	}
-	switch c.Device {
-	case "auto", "cpu", "cuda":
-	default:
+	if d, err := engine.ParseDevice(string(c.Device)); err != nil || d != c.Device {
 		return fmt.Errorf("device %q: want auto, cpu or cuda", c.Device)
 	}
 	if c.ImageSize < 0 || c.TrainSubset < 0 || c.CheckpointEvery < 0 || c.Workers < 0 || c.Threads < 0 {

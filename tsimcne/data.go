@@ -31,7 +31,7 @@ func OpenPacked(path string, cacheBytes int64) (*Packed, error) {
 	}
 	if r.Len() == 0 {
 		r.Close()
-		return nil, fmt.Errorf("%s: the file holds no images", path)
+		return nil, fmt.Errorf("tsimcne: %s: the file holds no images", path)
 	}
 	return &Packed{Chunked: loader.FromReader(r), r: r}, nil
 }
@@ -60,10 +60,10 @@ func imageShape(d Dataset) (h, w int, err error) {
 		if im.Fixed {
 			return im.Height, im.Width, nil
 		}
-		return 0, 0, fmt.Errorf("%s: images have different sizes; set the image size (pack with --resize, or Config.ImageSize)", p.r.Path())
+		return 0, 0, fmt.Errorf("tsimcne: %s: images have different sizes; set the image size (pack with --resize, or Config.ImageSize)", p.r.Path())
 	}
 	if d.Len() == 0 {
-		return 0, 0, fmt.Errorf("the dataset holds no images")
+		return 0, 0, errors.New("tsimcne: the dataset holds no images")
 	}
 	s, err := d.Get(0)
 	if err != nil {
@@ -162,4 +162,4 @@ func (a DataID) String() string {
 
 // ErrOtherData is wrapped by Fit's error when a resumed model is given data
 // other than the data it was trained on.
-var ErrOtherData = errors.New("not the data the run was trained on")
+var ErrOtherData = errors.New("tsimcne: not the data the run was trained on")

@@ -10,7 +10,6 @@ import (
 	"unsafe"
 
 	"github.com/tsimcne/tsimcne-go/engine"
-	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/internal/mpi"
 	"github.com/tsimcne/tsimcne-go/loader"
 )
@@ -57,15 +56,16 @@ func (m *Model) setupDist(train Dataset, lo *loader.Options) error {
 		return nil
 	}
 	if m.cfg.BatchSize%size != 0 {
-		return fmt.Errorf("distributed: the global batch %d is not divisible by the %d ranks (choose --batch as a multiple of %d)", m.cfg.BatchSize, size, size)
+		return fmt.Errorf("tsimcne: distributed: the global batch %d is not divisible by the %d ranks (choose --batch as a multiple of %d)", m.cfg.BatchSize, size, size)
 	}
-	if gpu, ok := m.be.(*cuda.Backend); ok {
-		if !m.Dist.LocalBN {
-			return errors.New("distributed: synchronised BatchNorm runs on the CPU backend only; use --local-bn with --device cuda")
-		}
+	if _, cpu := m.be.(*engine.CPU); !cpu && !m.Dist.LocalBN {
+		return errors.New("tsimcne: distributed: synchronised BatchNorm runs on the CPU backend only; use --local-bn with --device cuda")
+	}
+	if pinned, ok := m.be.(engine.PinnedHost); ok {
 		// Gradients cross to MPI through pinned host memory.
+		alloc := pinned.PinnedAllocator()
 		m.tr.HostAlloc = func(n int) []float32 {
-			b, err := cuda.PinnedAllocator{B: gpu}.Alloc(4 * n)
+			b, err := alloc.Alloc(4 * n)
 			if err != nil {
 				m.Logf("distributed: %v; staging gradients in pageable memory", err)
 				return nil
@@ -80,7 +80,7 @@ func (m *Model) setupDist(train Dataset, lo *loader.Options) error {
 	all := m.Dist.Comm.AllgatherBytes(fp)
 	for r, f := range all {
 		if string(f) != string(all[0]) {
-			return fmt.Errorf("distributed: rank %d and rank 0 train on different data (%d and %d samples, or different contents): give every rank the same data file",
+			return fmt.Errorf("tsimcne: distributed: rank %d and rank 0 train on different data (%d and %d samples, or different contents): give every rank the same data file",
 				r, binary.LittleEndian.Uint64(f), binary.LittleEndian.Uint64(all[0]))
 		}
 	}
@@ -104,7 +104,7 @@ func fingerprint(d Dataset) ([]byte, error) {
 		}
 		s, err := d.Get(i)
 		if err != nil {
-			return nil, fmt.Errorf("distributed: fingerprint of the data: %w", err)
+			return nil, fmt.Errorf("tsimcne: distributed: fingerprint of the data: %w", err)
 		}
 		fmt.Fprintf(h, "%d %d %d %d %d|", i, s.Label, s.Height, s.Width, len(s.Data))
 		h.Write(s.Data)
@@ -152,11 +152,11 @@ func (m *Model) stopAgreed(ctx context.Context) bool {
 	return v[0] > 0
 }
 
-// cudaDevice is the GPU this process uses: under mpirun (or srun), its
+// gpuOrdinal is the GPU this process uses: under mpirun (or srun), its
 // node-local rank, so the ranks of a node take one GPU each (more ranks
 // than GPUs on a node is an error from the CUDA backend naming both
 // numbers); otherwise the first.
-func cudaDevice() int {
+func gpuOrdinal() int {
 	if !mpi.Launched() {
 		return 0
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/tsimcne/tsimcne-go/engine"
-	"github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/loader"
 )
 
@@ -40,7 +39,7 @@ func (hostFeeder) close() error              { return nil }
 // trains; the loss of step k is collected after step k+1 is queued.
 type deviceFeeder struct {
 	tr      *engine.Trainer
-	pipe    *cuda.Pipeline
+	pipe    engine.ViewPipeline
 	pending engine.PendingLoss
 }
 
@@ -83,11 +82,12 @@ func (f *deviceFeeder) flush(done func(float64)) error {
 func (f *deviceFeeder) close() error { return f.pipe.Close() }
 
 // newFeeder picks how batches reach the model and adjusts the loader's
-// options to it: on a CUDA backend the GPU pipeline (loader Output =
-// Source8 into pinned memory), unless the augmentation rotates or the
-// images have no common size, which keep the CPU augmentation.
+// options to it: on a backend that augments on the device
+// (engine.ViewAugmenter) the GPU pipeline (loader Output = Source8 into
+// pinned memory), unless the augmentation rotates or the images have no
+// common size, which keep the CPU augmentation.
 func (m *Model) newFeeder(d Dataset, lo *loader.Options, views int) (feeder, error) {
-	be, ok := m.be.(*cuda.Backend)
+	be, ok := m.be.(engine.ViewAugmenter)
 	if !ok {
 		return hostFeeder{m.tr}, nil
 	}
@@ -100,11 +100,11 @@ func (m *Model) newFeeder(d Dataset, lo *loader.Options, views int) (feeder, err
 		m.Logf("data pipeline: CPU augmentation (%v), float views uploaded", err)
 		return hostFeeder{m.tr}, nil
 	}
-	pipe, err := be.NewPipeline(cuda.PipelineOptions{Augment: lo.Augment, SrcH: h, SrcW: w, Images: lo.BatchSize, Views: views})
+	pipe, err := be.NewViewPipeline(engine.ViewPipelineOptions{Augment: lo.Augment, SrcH: h, SrcW: w, Images: lo.BatchSize, Views: views})
 	if err != nil {
-		return nil, fmt.Errorf("GPU data pipeline: %w", err)
+		return nil, fmt.Errorf("tsimcne: GPU data pipeline: %w", err)
 	}
-	lo.Output, lo.SourceH, lo.SourceW, lo.Allocator = loader.Source8, h, w, cuda.PinnedAllocator{B: be}
+	lo.Output, lo.SourceH, lo.SourceW, lo.Allocator = loader.Source8, h, w, be.PinnedAllocator()
 	m.Logf("data pipeline: GPU (uint8 %dx%d images in pinned slots, augmentation and loss on the device, 2 batches in flight)", w, h)
 	return &deviceFeeder{tr: m.tr, pipe: pipe}, nil
 }
@@ -112,8 +112,8 @@ func (m *Model) newFeeder(d Dataset, lo *loader.Options, views int) (feeder, err
 // embedPipeline is newFeeder for Transform: the GPU pipeline with one
 // unaugmented view per image (nil on the host, or when the images have no
 // common size).
-func (m *Model) embedPipeline(d Dataset, lo *loader.Options) (*cuda.Pipeline, error) {
-	be, ok := m.be.(*cuda.Backend)
+func (m *Model) embedPipeline(d Dataset, lo *loader.Options) (engine.ViewPipeline, error) {
+	be, ok := m.be.(engine.ViewAugmenter)
 	if !ok {
 		return nil, nil
 	}
@@ -124,17 +124,17 @@ func (m *Model) embedPipeline(d Dataset, lo *loader.Options) (*cuda.Pipeline, er
 	}
 	cfg := lo.Augment
 	cfg.RotationDeg = 0 // unaugmented views: the rotation setting is unused
-	pipe, err := be.NewPipeline(cuda.PipelineOptions{Augment: cfg, SrcH: h, SrcW: w, Images: lo.BatchSize, Views: 1})
+	pipe, err := be.NewViewPipeline(engine.ViewPipelineOptions{Augment: cfg, SrcH: h, SrcW: w, Images: lo.BatchSize, Views: 1})
 	if err != nil {
-		return nil, fmt.Errorf("GPU data pipeline: %w", err)
+		return nil, fmt.Errorf("tsimcne: GPU data pipeline: %w", err)
 	}
-	lo.Output, lo.SourceH, lo.SourceW, lo.Allocator = loader.Source8, h, w, cuda.PinnedAllocator{B: be}
+	lo.Output, lo.SourceH, lo.SourceW, lo.Allocator = loader.Source8, h, w, be.PinnedAllocator()
 	return pipe, nil
 }
 
 // forwardBatch runs b's images through the network for Transform, from
 // the GPU pipeline when there is one. b stays the caller's to release.
-func (m *Model) forwardBatch(pipe *cuda.Pipeline, b *loader.Batch) error {
+func (m *Model) forwardBatch(pipe engine.ViewPipeline, b *loader.Batch) error {
 	rows := b.Views * b.N
 	if pipe == nil {
 		return m.net.Forward(b.X, rows, false)

@@ -15,7 +15,7 @@ func LossPlot(runDir string, cfg Config, path string) error {
 		return err
 	}
 	if len(ms) == 0 {
-		return fmt.Errorf("%s: the metrics log is empty", runDir)
+		return fmt.Errorf("tsimcne: %s: the metrics log is empty", runDir)
 	}
 	loss := plot.Series{Name: "loss (epoch mean)", Panel: 0}
 	lr := plot.Series{Name: "learning rate", Panel: 1}

@@ -37,7 +37,7 @@ func (m *Model) logMetrics(es EpochStats) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("tsimcne: %s: %w", path, err)
 	}
 	return nil
 }
@@ -87,7 +87,7 @@ func ReadMetrics(runDir string) ([]EpochStats, error) {
 		}
 		var es EpochStats
 		if _, err := fmt.Sscanf(line, "%d,%d,%d,%g,%g,%d,%g,%g", &es.Stage, &es.Epoch, &es.GlobalEpoch, &es.Loss, &es.LR, &es.Images, &es.Seconds, &es.ImagesPerSec); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n+1, err)
+			return nil, fmt.Errorf("tsimcne: %s line %d: %w", path, n+1, err)
 		}
 		out = append(out, es)
 	}

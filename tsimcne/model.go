@@ -13,7 +13,8 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/engine"
-	"github.com/tsimcne/tsimcne-go/engine/cuda"
+	// The CUDA backend registers itself as engine.DeviceCUDA.
+	_ "github.com/tsimcne/tsimcne-go/engine/cuda"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/progress"
@@ -103,53 +104,29 @@ func (m *Model) BackendName() string {
 	return m.be.Name()
 }
 
+// backend opens the configured device's backend (once) and logs which one
+// runs, its GEMM and why.
 func (m *Model) backend() (engine.Backend, error) {
 	if m.be != nil {
 		return m.be, nil
 	}
-	switch m.cfg.Device {
-	case "cuda":
-		be, err := cuda.New(cuda.Options{Device: cudaDevice()})
-		if err != nil {
-			return nil, fmt.Errorf("device cuda: %w", err)
-		}
-		m.be = be
-		m.Logf("backend: %s", be.Describe())
-		return be, nil
-	case "auto":
-		if _, err := cuda.Available(); err != nil {
-			m.Logf("device auto: no CUDA device (%s), using the CPU", cuda.Reason(err))
-		} else if be, err := cuda.New(cuda.Options{Device: cudaDevice()}); err != nil {
-			m.Logf("device auto: CUDA device unusable (%v), using the CPU", err)
-		} else {
-			m.be = be
-			m.Logf("backend: %s", be.Describe())
-			return be, nil
-		}
-	}
-	be, err := engine.NewCPU(engine.CPUOptions{Threads: m.cfg.Threads})
+	be, fallback, err := engine.OpenBackend(m.cfg.Device, engine.DeviceOptions{Threads: m.cfg.Threads, Ordinal: gpuOrdinal()})
 	if err != nil {
 		return nil, err
 	}
-	m.be = be
-	m.Logf("backend: %s", be.Name())
-	return be, nil
-}
-
-// colsLimit is the im2col workspace for the backend: a GPU wants few large
-// GEMMs, not the cache-sized chunks (the engine's default) a CPU wants.
-func colsLimit(be engine.Backend) int {
-	if _, gpu := be.(*cuda.Backend); gpu {
-		return cuda.GPUColsLimit
+	if fallback != "" {
+		m.Logf("device %s: %s", m.cfg.Device, fallback)
 	}
-	return 0
+	m.be = be
+	m.Logf("backend: %s", be.Describe())
+	return be, nil
 }
 
 // build creates the network for views of size×size.
 func (m *Model) build(size int) error {
 	if m.net != nil {
 		if size != m.size {
-			return fmt.Errorf("the model was built for %d×%d images, the data has %d×%d", m.size, m.size, size, size)
+			return fmt.Errorf("tsimcne: the model was built for %d×%d images, the data has %d×%d", m.size, m.size, size, size)
 		}
 		return nil
 	}
@@ -158,7 +135,7 @@ func (m *Model) build(size int) error {
 		return err
 	}
 	opts := engine.Options{Arch: m.cfg.Backbone, Seed: m.cfg.Seed, ImageSize: size, OutDim: m.cfg.PretrainOutDim,
-		ColsLimit: colsLimit(be)}
+		ColsLimit: be.ColsLimit()}
 	net, err := engine.NewModel(be, opts)
 	if err != nil {
 		return err
@@ -180,7 +157,7 @@ func (m *Model) viewSize(d Dataset) (int, error) {
 		return 0, err
 	}
 	if h != w {
-		return 0, fmt.Errorf("images are %dx%d (WxH); views are square: set the image size", w, h)
+		return 0, fmt.Errorf("tsimcne: images are %dx%d (WxH); views are square: set the image size", w, h)
 	}
 	return h, nil
 }
@@ -206,18 +183,18 @@ func (m *Model) SetEpochs(epochs []int) error {
 		return err
 	}
 	if len(epochs) != len(m.cfg.Epochs) {
-		return fmt.Errorf("epochs %v: the run has %d stage(s); their number cannot change", epochs, len(m.cfg.Epochs))
+		return fmt.Errorf("tsimcne: epochs %v: the run has %d stage(s); their number cannot change", epochs, len(m.cfg.Epochs))
 	}
 	if m.state.Done {
-		return fmt.Errorf("epochs %v: the run is complete", epochs)
+		return fmt.Errorf("tsimcne: epochs %v: the run is complete", epochs)
 	}
 	for s := 0; s < m.state.Stage; s++ {
 		if epochs[s] != m.cfg.Epochs[s] {
-			return fmt.Errorf("epochs %v: stage %d is finished with %d epochs; it cannot change", epochs, s+1, m.cfg.Epochs[s])
+			return fmt.Errorf("tsimcne: epochs %v: stage %d is finished with %d epochs; it cannot change", epochs, s+1, m.cfg.Epochs[s])
 		}
 	}
 	if s := m.state.Stage; epochs[s] <= m.state.Epoch {
-		return fmt.Errorf("epochs %v: stage %d has already trained %d epoch(s); give it more", epochs, s+1, m.state.Epoch)
+		return fmt.Errorf("tsimcne: epochs %v: stage %d has already trained %d epoch(s); give it more", epochs, s+1, m.state.Epoch)
 	}
 	m.cfg = c
 	return nil
@@ -249,7 +226,7 @@ func (m *Model) Prepare(d Dataset) error {
 		n = m.cfg.TrainSubset
 	}
 	if m.cfg.BatchSize > n {
-		return fmt.Errorf("batch size %d is larger than the %d training images: every step would see fewer images than the learning rate is scaled for; lower the batch size", m.cfg.BatchSize, n)
+		return fmt.Errorf("tsimcne: batch size %d is larger than the %d training images: every step would see fewer images than the learning rate is scaled for; lower the batch size", m.cfg.BatchSize, n)
 	}
 	if m.data == nil {
 		m.data = &id
@@ -267,7 +244,7 @@ func (m *Model) Prepare(d Dataset) error {
 // reaches a checkpoint.
 func (m *Model) Fit(ctx context.Context, d Dataset) error {
 	if m.state.Done {
-		return errors.New("the model is already trained (all stages done)")
+		return errors.New("tsimcne: the model is already trained (all stages done)")
 	}
 	if err := m.Prepare(d); err != nil {
 		return err
@@ -316,7 +293,7 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		if m.cfg.Epochs[s] <= 0 {
 			// Validate refuses these; a stage without epochs would never
 			// advance.
-			return fmt.Errorf("stage %d has %d epochs", s+1, m.cfg.Epochs[s])
+			return fmt.Errorf("tsimcne: stage %d has %d epochs", s+1, m.cfg.Epochs[s])
 		}
 		if m.state.Epoch == 0 && m.state.Pos == 0 && s > 0 {
 			if err := m.tr.StartStage(s+1, m.cfg.StageOutDim(s)); err != nil {
@@ -400,7 +377,7 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 				cause = context.Canceled // another rank was interrupted
 			}
 			if err := m.checkpoint(""); err != nil {
-				return fmt.Errorf("%w (and the checkpoint failed: %v)", cause, err)
+				return fmt.Errorf("tsimcne: %w (and the checkpoint failed: %v)", cause, err)
 			}
 			return cause
 		}
@@ -455,7 +432,7 @@ func (m *Model) epoch(ctx context.Context, ld *loader.Loader, lr float64, n int)
 }
 
 // ErrDiverged is wrapped by Fit's error when the loss stops being finite.
-var ErrDiverged = errors.New("training diverged")
+var ErrDiverged = errors.New("tsimcne: training diverged")
 
 // checkpointMeta is what a checkpoint stores besides the weights.
 type checkpointMeta struct {
@@ -499,7 +476,7 @@ func (m *Model) checkpoint(extra string) error {
 // write is atomic).
 func (m *Model) Save(path string) error {
 	if m.net == nil {
-		return errors.New("save: the model has not been built (call Fit first)")
+		return errors.New("tsimcne: save: the model has not been built (call Fit first)")
 	}
 	js, err := json.Marshal(checkpointMeta{Config: m.cfg, State: m.state, Data: m.data})
 	if err != nil {
@@ -511,9 +488,9 @@ func (m *Model) Save(path string) error {
 
 // LoadOptions adjusts a loaded model's run-time settings.
 type LoadOptions struct {
-	Device  string // "" keeps the saved one
-	Threads int    // 0 keeps the saved one
-	Workers int    // 0 keeps the saved one
+	Device  engine.Device // "" keeps the saved one
+	Threads int           // 0 keeps the saved one
+	Workers int           // 0 keeps the saved one
 }
 
 // Load reads a model saved by Save (or a run's checkpoint). Fit on it
@@ -523,34 +500,19 @@ func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error)
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	m := &Model{Logf: logf}
 	// The run's configuration decides the backend (its thread count too:
 	// reductions split by thread, so the same count reproduces the same
-	// bits), so it is read before the weights.
-	saved, err := readConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	m.cfg = Config{Device: saved.Device, Threads: saved.Threads}.Defaults()
-	if o.Device != "" {
-		m.cfg.Device = o.Device
-	}
-	if o.Threads > 0 {
-		m.cfg.Threads = o.Threads
-	}
-	be, err := m.backend()
-	if err != nil {
-		return nil, err
-	}
-	net, opt, meta, err := engine.LoadCheckpoint(path, be, engine.Options{ColsLimit: colsLimit(be)})
+	// bits), so the checkpoint is read and its metadata decoded before the
+	// weights go to a backend.
+	ck, err := engine.ReadCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}
 	var cm checkpointMeta
-	if err := json.Unmarshal(meta.Config, &cm); err != nil || len(cm.Config.Epochs) == 0 {
-		return nil, fmt.Errorf("%s: not a tsimcne run checkpoint (no configuration in its metadata)", path)
+	if err := json.Unmarshal(ck.Meta.Config, &cm); err != nil || len(cm.Config.Epochs) == 0 {
+		return nil, fmt.Errorf("tsimcne: %s: not a tsimcne run checkpoint (no configuration in its metadata)", path)
 	}
-	m.cfg, m.state, m.data = cm.Config.Defaults(), cm.State, cm.Data
+	m := &Model{Logf: logf, cfg: cm.Config.Defaults(), state: cm.State, data: cm.Data}
 	if o.Device != "" {
 		m.cfg.Device = o.Device
 	}
@@ -560,29 +522,21 @@ func Load(path string, o LoadOptions, logf func(string, ...any)) (*Model, error)
 	if o.Workers > 0 {
 		m.cfg.Workers = o.Workers
 	}
-	if err := m.cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := m.cfg.validate(); err != nil {
+		return nil, fmt.Errorf("tsimcne: %s: %w", path, err)
+	}
+	be, err := m.backend()
+	if err != nil {
+		return nil, err
+	}
+	net, opt, err := ck.Load(be, engine.Options{ColsLimit: be.ColsLimit()})
+	if err != nil {
+		return nil, err
 	}
 	m.net, m.size = net, net.Options().ImageSize
 	m.tr = engine.NewTrainer(net, m.cfg.Metric)
 	m.tr.Opt = opt
 	return m, nil
-}
-
-// readConfig reads the run configuration stored in a checkpoint's metadata.
-func readConfig(path string) (Config, error) {
-	_, meta, err := safetensors.Read(path)
-	if err != nil {
-		return Config{}, err
-	}
-	var em struct {
-		Config json.RawMessage `json:"config"`
-	}
-	var cm checkpointMeta
-	if err := json.Unmarshal([]byte(meta["tsimcne"]), &em); err != nil || json.Unmarshal(em.Config, &cm) != nil || len(cm.Config.Epochs) == 0 {
-		return Config{}, fmt.Errorf("%s: not a tsimcne run checkpoint (no configuration in its metadata)", path)
-	}
-	return cm.Config, nil
 }
 
 // rotate makes prev a hard link to cur's file when cur verifies (through a
@@ -593,17 +547,17 @@ func rotate(cur, prev string) error {
 		return nil
 	}
 	if _, _, err := safetensors.Read(cur); err != nil {
-		return fmt.Errorf("not keeping %s as the previous checkpoint: %w", cur, err)
+		return fmt.Errorf("tsimcne: not keeping %s as the previous checkpoint: %w", cur, err)
 	}
 	dir, base := filepath.Split(prev)
 	tmp := filepath.Join(dir, "."+base+".link.tmp") // a leftover is removed as stale
 	os.Remove(tmp)
 	if err := os.Link(cur, tmp); err != nil {
-		return fmt.Errorf("keep the previous checkpoint: %w", err)
+		return fmt.Errorf("tsimcne: keep the previous checkpoint: %w", err)
 	}
 	if err := os.Rename(tmp, prev); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("keep the previous checkpoint: %w", err)
+		return fmt.Errorf("tsimcne: keep the previous checkpoint: %w", err)
 	}
 	return nil
 }

@@ -40,14 +40,14 @@ type TransformOptions struct {
 // augmentation and BatchNorm in evaluation mode (running statistics).
 func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*Embedding, error) {
 	if m.net == nil {
-		return nil, errors.New("transform: the model is not trained (call Fit or Load first)")
+		return nil, errors.New("tsimcne: transform: the model is not trained (call Fit or Load first)")
 	}
 	size, err := m.viewSize(d)
 	if err != nil {
 		return nil, err
 	}
 	if size != m.size {
-		return nil, fmt.Errorf("transform: the model takes %d×%d images, the data gives %d×%d", m.size, m.size, size, size)
+		return nil, fmt.Errorf("tsimcne: transform: the model takes %d×%d images, the data gives %d×%d", m.size, m.size, size, size)
 	}
 	bs := o.BatchSize
 	if bs <= 0 {
@@ -127,7 +127,7 @@ func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*
 		done = m.gatherEmbedding(e, done)
 	}
 	if done != n {
-		return nil, fmt.Errorf("transform: embedded %d of %d images", done, n)
+		return nil, fmt.Errorf("tsimcne: transform: embedded %d of %d images", done, n)
 	}
 	bad, first := 0, -1
 	for i := range n {
@@ -142,7 +142,7 @@ func (m *Model) Transform(ctx context.Context, d Dataset, o TransformOptions) (*
 		}
 	}
 	if bad > 0 {
-		return nil, fmt.Errorf("transform: %d of %d images map to NaN or infinite coordinates (the first is image %d): the model's outputs are not finite", bad, n, first)
+		return nil, fmt.Errorf("tsimcne: transform: %d of %d images map to NaN or infinite coordinates (the first is image %d): the model's outputs are not finite", bad, n, first)
 	}
 	return e, nil
 }

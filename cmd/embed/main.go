@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsimcne/tsimcne-go/embedio"
+	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/format"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
@@ -115,7 +116,7 @@ func runJob(cmd *cobra.Command, model, data string, f *flags, j *mpi.Job) error 
 	if err := checkOutputs(f, lossPath, ckpt, data, runDir); err != nil {
 		return err
 	}
-	m, err := tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: f.device, Threads: f.threads, Workers: f.workers}, logf)
+	m, err := tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: engine.Device(f.device), Threads: f.threads, Workers: f.workers}, logf)
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func runJob(cmd *cobra.Command, model, data string, f *flags, j *mpi.Job) error 
 		"model":          cfg.Backbone,
 		"stage_epochs":   joinInts(cfg.Epochs),
 		"seed":           strconv.FormatUint(cfg.Seed, 10),
-		"metric":         cfg.Metric,
+		"metric":         cfg.Metric.String(),
 		"batch_size":     strconv.Itoa(cfg.BatchSize),
 		"source_dataset": data,
 		"source_kind":    ds.Reader().Schema().Source.Kind,

@@ -143,8 +143,8 @@ func parseFloats(name, s string) ([]float64, error) {
 // only when one of its flags was given (even with its default value).
 func configFrom(cmd *cobra.Command, f *flags) (tsimcne.Config, error) {
 	c := tsimcne.Config{
-		BatchSize: f.batch, OutDim: f.outDim, PretrainOutDim: f.pretrainDim, Metric: f.metric,
-		Backbone: f.backbone, Seed: f.seed, Workers: f.workers, Threads: f.threads, Device: f.device,
+		BatchSize: f.batch, OutDim: f.outDim, PretrainOutDim: f.pretrainDim, Metric: engine.Metric(f.metric),
+		Backbone: f.backbone, Seed: f.seed, Workers: f.workers, Threads: f.threads, Device: engine.Device(f.device),
 		ImageSize: f.imageSize, TrainSubset: f.subset, CheckpointEvery: f.every,
 	}
 	for _, v := range []struct {
@@ -286,7 +286,7 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 			// one killed after its last checkpoint, whose run is complete.
 			atomicfile.RemoveStaleDir(runDir)
 		}
-		m, err = tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: f.device, Threads: f.threads, Workers: f.workers}, logf)
+		m, err = tsimcne.Load(ckpt, tsimcne.LoadOptions{Device: engine.Device(f.device), Threads: f.threads, Workers: f.workers}, logf)
 		if err != nil {
 			return resumeLoadError(runDir, ckpt, err)
 		}
@@ -447,7 +447,7 @@ var resumeChecked = []struct {
 	{"batch", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.BatchSize) }},
 	{"out-dim", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.OutDim) }},
 	{"pretrain-out-dim", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.PretrainOutDim) }},
-	{"metric", func(c tsimcne.Config, _ int) string { return c.Metric }},
+	{"metric", func(c tsimcne.Config, _ int) string { return c.Metric.String() }},
 	{"backbone", func(c tsimcne.Config, _ int) string { return c.Backbone }},
 	{"seed", func(c tsimcne.Config, _ int) string { return strconv.FormatUint(c.Seed, 10) }},
 	{"train-subset", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.TrainSubset) }},

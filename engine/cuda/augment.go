@@ -14,6 +14,9 @@ import (
 // go to the device by DMA, asynchronously. It satisfies loader.Allocator.
 type PinnedAllocator struct{ B *Backend }
 
+// PinnedAllocator is PinnedAllocator{b}, as the engine's PinnedHost.
+func (b *Backend) PinnedAllocator() engine.HostAllocator { return PinnedAllocator{b} }
+
 // Alloc returns n bytes of pinned host memory (page aligned).
 func (a PinnedAllocator) Alloc(n int) ([]byte, error) {
 	a.B.enter()

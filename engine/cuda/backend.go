@@ -42,11 +42,14 @@ type Options struct {
 }
 
 // GPUColsLimit is the im2col workspace (engine.Options.ColsLimit, in
-// floats) suggested for this backend: 256M floats (1 GiB), so most
+// floats) this backend prefers (ColsLimit): 256M floats (1 GiB), so most
 // convolutions of a 2×512 batch of 32×32 views run as one or two large
-// GEMMs instead of hundreds of small ones (the engine's default, 2M floats,
-// suits a CPU's cache).
+// GEMMs instead of hundreds of small ones (the CPU's 2M floats suit its
+// cache).
 const GPUColsLimit = 256 << 20
+
+// ColsLimit is GPUColsLimit.
+func (b *Backend) ColsLimit() int { return GPUColsLimit }
 
 // Backend is engine.Backend on one CUDA device. Like the CPU backend it is
 // not safe for concurrent use.
@@ -681,6 +684,26 @@ func (e *Event) Destroy() error {
 }
 
 var _ engine.Backend = (*Backend)(nil)
+
+// init registers the backend as engine.DeviceCUDA, so that programs open it
+// by name (engine.OpenBackend) with a blank import of this package.
+func init() {
+	engine.RegisterDevice(engine.DeviceCUDA, engine.DeviceDriver{
+		Unavailable: func() string {
+			if _, err := Available(); err != nil {
+				return Reason(err)
+			}
+			return ""
+		},
+		Open: func(o engine.DeviceOptions) (engine.Backend, error) {
+			b, err := New(Options{Device: o.Ordinal})
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		},
+	})
+}
 
 // Reason shortens an error from Available or New to one line for a log:
 // for a library that could not be loaded, which one (the full error lists

@@ -133,14 +133,14 @@ func (b *Backend) closeLoss() {
 // stream. The scalar loss is copied to pinned host memory behind the
 // step's work; Wait blocks on an event, so the loop that queued the step
 // is never held up by it.
-func (b *Backend) QueueLoss(metric string, tau float64, z engine.Buf, n, d int, dz engine.Buf) (engine.PendingLoss, error) {
+func (b *Backend) QueueLoss(metric engine.Metric, tau float64, z engine.Buf, n, d int, dz engine.Buf) (engine.PendingLoss, error) {
 	if n < 2 || n%2 != 0 || d < 1 {
 		return nil, fmt.Errorf("cuda: loss needs an even number ≥ 2 of views and d ≥ 1, got %d×%d", n, d)
 	}
 	if z.Len() < n*d || dz.Len() < n*d {
 		return nil, fmt.Errorf("cuda: loss of %d×%d with buffers of %d and %d", n, d, z.Len(), dz.Len())
 	}
-	if metric == "cosine" && !(tau > 0) {
+	if metric == engine.MetricCosine && !(tau > 0) {
 		return nil, fmt.Errorf("cuda: cosine loss: temperature %g ≤ 0", tau)
 	}
 	b.enter()
@@ -163,10 +163,10 @@ func (b *Backend) QueueLoss(metric string, tau float64, z engine.Buf, n, d int, 
 	}
 	out := l.out.ptr + uintptr(8*p.slot)
 	switch metric {
-	case "euclidean":
+	case engine.MetricEuclidean:
 		b.launch(kCauchyFwd, n, 1, lossThreads, 1, 0, argP(ptr(z)), argI(n), argI(d), argP(l.a.ptr), argP(l.losses.ptr))
 		b.launch(kCauchyBwd, n, 1, lossThreads, 1, 0, argP(ptr(z)), argI(n), argI(d), argP(l.a.ptr), argP(ptr(dz)))
-	case "cosine":
+	case engine.MetricCosine:
 		b.launch1(kCosNorm, n, argP(ptr(z)), argI(n), argI(d), argP(l.zn.ptr), argP(l.norms.ptr))
 		b.launch(kCosFwd, n, 1, lossThreads, 1, 0, argP(l.zn.ptr), argI(n), argI(d), argF(float32(tau)), argP(l.a.ptr), argP(l.losses.ptr))
 		b.launch(kCosBwd, n, 1, lossThreads, 1, 0, argP(l.zn.ptr), argP(l.norms.ptr), argI(n), argI(d), argF(float32(tau)),

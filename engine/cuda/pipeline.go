@@ -12,22 +12,10 @@ import (
 	"github.com/tsimcne/tsimcne-go/engine"
 )
 
-// PipelineOptions size a Pipeline.
-type PipelineOptions struct {
-	// Augment is the view augmentation (OutH×OutW views). Rotation is not
-	// supported.
-	Augment augment.Config
-	// SrcH, SrcW are the size of one image's uint8 region in a batch
-	// (loader.Batch.SrcH/SrcW with Output = loader.Source8).
-	SrcH, SrcW int
-	// Images is the most images per batch; Views the views per image (2
-	// for training, 1 for embedding).
-	Images, Views int
-	// Stages is the number of batches in flight (default 2): while the
-	// model trains on stage k's views, batch k+1 is copied and augmented
-	// into the next stage.
-	Stages int
-}
+// PipelineOptions size a Pipeline (engine.ViewPipelineOptions: the engine
+// names the GPU data pipeline's options so that programs need no type of
+// this package).
+type PipelineOptions = engine.ViewPipelineOptions
 
 // Pipeline is the device half of the GPU data pipeline. The loader
 // (Output = loader.Source8, PinnedAllocator) writes per image the uint8
@@ -110,6 +98,17 @@ func (b *Backend) NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	}
 	return p, nil
 }
+
+// NewViewPipeline is NewPipeline as the engine's ViewAugmenter.
+func (b *Backend) NewViewPipeline(o engine.ViewPipelineOptions) (engine.ViewPipeline, error) {
+	p, err := b.NewPipeline(o)
+	if err != nil {
+		return nil, err // not a nil *Pipeline in a non-nil interface
+	}
+	return p, nil
+}
+
+var _ engine.ViewAugmenter = (*Backend)(nil)
 
 func (p *Pipeline) init() error {
 	b, o, d := p.b, p.o, p.b.drv

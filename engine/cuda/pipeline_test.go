@@ -171,7 +171,7 @@ func TestPipelineRejects(t *testing.T) {
 func TestDeviceLossMatchesCPU(t *testing.T) {
 	be := newGPU(t, "fp32")
 	for _, c := range []struct {
-		metric string
+		metric engine.Metric
 		n, d   int
 		scale  float64
 	}{{"euclidean", 8, 2, 3}, {"euclidean", 96, 128, 0.3}, {"cosine", 8, 2, 3}, {"cosine", 96, 128, 1}, {"cosine", 300, 5, 1}} {
