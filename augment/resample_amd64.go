@@ -19,3 +19,20 @@ func vpassAVX512(dst *float32, src *uint8, stride, n int, w *float32, taps int)
 //
 //go:noescape
 func hpass4AVX(dst *float32, dstStride int, src *float32, srcStride int, xs *int32, w *float32, nout, taps int)
+
+// The colour kernels of color_amd64.s; see the Go forms in color.go.
+
+//go:noescape
+func affineClampAVX512(v *float32, n int, a, b float32)
+
+//go:noescape
+func graySumAVX512(v *float32, npx int, part *[16]float32, perm *[15][16]int32)
+
+//go:noescape
+func saturationAVX512(v *float32, npx int, a, b float32, perm *[15][16]int32)
+
+//go:noescape
+func grayAVX512(v *float32, npx int, perm *[15][16]int32)
+
+//go:noescape
+func hueAVX512(v *float32, npx int, s6 float32, perm *[15][16]int32)

@@ -89,3 +89,59 @@ func TestResampleKernelsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// TestColorKernelsMatchGo checks each colour operation's assembly against
+// its Go form, bit for bit, on views of natural-like images (with gray
+// pixels, saturated ones and every hue sector) whose pixel counts are and
+// are not multiples of 16, at factors on both sides of 1.
+func TestColorKernelsMatchGo(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	defer func() { useAVX512 = true }()
+	ops := []struct {
+		name string
+		f    func(v []float32, x float32)
+	}{
+		{"brightness", adjustBrightness},
+		{"contrast", adjustContrast},
+		{"saturation", adjustSaturation},
+		{"hue", func(v []float32, x float32) { adjustHue(v, x-1) }},
+		{"gray", func(v []float32, _ float32) { toGray(v) }},
+	}
+	for _, side := range [][2]int{{64, 64}, {32, 32}, {13, 7}, {5, 3}, {17, 1}} {
+		a, err := New(DefaultConfig(side[0], side[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := naturalImage(90, 90, 3, 11)
+		// Some gray and some clipped pixels.
+		for i := 0; i < len(img.Pix); i += 3 * 7 {
+			img.Pix[i+1], img.Pix[i+2] = img.Pix[i], img.Pix[i]
+		}
+		for i := 0; i < len(img.Pix); i += 3 * 11 {
+			img.Pix[i], img.Pix[i+1] = 255, 0
+		}
+		base := make([]float32, a.ViewLen())
+		for i := 0; i < 20; i++ {
+			p := a.Draw(ViewKey(5, 0, i, 1), img.H, img.W)
+			if err := a.Geometry(base, img, &p); err != nil {
+				t.Fatal(err)
+			}
+			for _, op := range ops {
+				for _, x := range []float32{0.6, 0.93, 1, 1.07, 1.4, 1.5, 0.5} {
+					got, want := append([]float32(nil), base...), append([]float32(nil), base...)
+					useAVX512 = true
+					op.f(got, x)
+					useAVX512 = false
+					op.f(want, x)
+					for j := range want {
+						if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+							t.Fatalf("%s(%v) on %v view %d: value %d is %v with AVX-512, %v in Go", op.name, x, side, i, j, got[j], want[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
