@@ -54,16 +54,18 @@ func vpass(dst []float32, src []uint8, stride int, w []float32) {
 		return
 	}
 	_ = src[(len(w)-1)*stride+n-1] // every row in range, for the assembly too
-	m := 0
-	if useAVX512 {
-		m = n &^ 15
-		if m > 0 {
-			vpassAVX512(&dst[0], &src[0], stride, m, &w[0], len(w))
+	if useAVX512 && n >= 16 {
+		m := n &^ 15
+		vpassAVX512(&dst[0], &src[0], stride, m, &w[0], len(w))
+		if m < n {
+			// The last 16 values again, overlapping the previous block:
+			// every value depends only on its own column, so recomputing
+			// some is harmless and cheaper than the Go loop for the tail.
+			vpassAVX512(&dst[n-16], &src[n-16], stride, 16, &w[0], len(w))
 		}
+		return
 	}
-	if m < n {
-		vpassGo(dst[m:], src[m:], stride, w)
-	}
+	vpassGo(dst, src, stride, w)
 }
 
 // vpassGo is vpass in Go. The explicit float32 conversions keep the
