@@ -33,7 +33,9 @@ type Augmenter struct {
 	cfg    Config
 	xt, yt taps      // the current view's taps
 	xc, yc tapCache  // base taps by crop length, per axis
-	tmp    []float32 // horizontal-pass rows
+	tmp    []float32 // first-pass rows
+	ws     []float32 // resizeRGB's vertical weights
+	xs     []int32   // resizeRGB's horizontal starts
 	f32    []float32 // float view for Crop8
 }
 
@@ -58,7 +60,9 @@ func (a *Augmenter) Prepare(h, w int) {
 	for in := 1; in <= min(h, maxCachedIn); in++ {
 		a.yc.get(in, a.cfg.OutH, a.cfg.Interp)
 	}
-	a.tmp = grow(a.tmp, h*a.cfg.OutW*3)
+	a.tmp = grow(a.tmp, max(h*a.cfg.OutW*3, a.cfg.OutH*(3*w+4)))
+	a.ws = grow(a.ws, a.cfg.OutH*a.yc.maxTaps())
+	a.xs = grow(a.xs, a.cfg.OutW)
 	a.f32 = grow(a.f32, a.ViewLen())
 }
 
@@ -111,8 +115,15 @@ func (a *Augmenter) Geometry(dst []float32, img Image, p *Params) error {
 	} else {
 		a.yt.build(ch, oh, t, a.cfg.Interp, false)
 	}
-	a.tmp = grow(a.tmp, ch*ow*img.C)
-	resize(dst, &img, &a.xt, &a.yt, t, ch, oh, ow, a.tmp)
+	if img.C == 3 {
+		a.tmp = grow(a.tmp, oh*(3*cw+4))
+		a.ws = grow(a.ws, oh*a.yt.n)
+		a.xs = grow(a.xs, ow)
+		resizeRGB(dst, &img, &a.xt, &a.yt, l, cw, oh, ow, a.tmp, a.ws, a.xs)
+		return nil
+	}
+	a.tmp = grow(a.tmp, ch*ow)
+	resizeGray(dst, &img, &a.xt, &a.yt, t, ch, oh, ow, a.tmp)
 	return nil
 }
 

@@ -35,54 +35,87 @@ func clamp01(x float32) float32 {
 
 const one32 = 0x3F800000 // bits of float32(1)
 
+// Each operation has a Go form (the …Go functions, which handle any
+// length) and, on amd64 with AVX-512, an assembly form (color_amd64.s) for
+// whole blocks of 16 pixels; the Go form finishes the tail. The two give the
+// same bits: every sum is formed in the same order, each product rounded
+// before it is added (the float32 conversions stop the compiler from fusing
+// them), and the branches of the Go form are the masked selects of the
+// assembly.
+
+// gray is the luma of one pixel, summed left to right.
+func gray(r, g, b float32) float32 {
+	return float32(float32(lumaR*r)+float32(lumaG*g)) + float32(lumaB*b)
+}
+
 // adjustBrightness: blend with black.
-func adjustBrightness(v []float32, f float32) {
+func adjustBrightness(v []float32, f float32) { affineClamp(v, f, 0) }
+
+// affineClamp sets every value x to clamp01(a·x + b): brightness (b = 0,
+// where +0 and the clamp make it f·x) and the contrast blend.
+func affineClamp(v []float32, a, b float32) {
+	m := 0
+	if useAVX512 {
+		if m = len(v) &^ 15; m > 0 {
+			affineClampAVX512(&v[0], m, a, b)
+		}
+	}
+	affineClampGo(v[m:], a, b)
+}
+
+func affineClampGo(v []float32, a, b float32) {
 	for i, x := range v {
-		v[i] = clamp01(f * x)
+		v[i] = clamp01(float32(a*x) + b)
 	}
 }
 
 // adjustContrast: blend with the mean gray level of the whole view.
 func adjustContrast(v []float32, f float32) {
-	// Sum in float32 over runs of 64 pixels with four interleaved partial
-	// sums (one chain would be bound by the add latency), then in float64:
-	// exact enough (torch itself sums float32 in blocks) and without a
-	// conversion per pixel.
-	var sum float64
+	// Sixteen float32 partial sums, pixel i into sum i mod 16 (one vector
+	// of the assembly; a single chain would be bound by the add latency),
+	// then their total in float64: exact enough (torch itself sums float32
+	// in blocks).
 	n := len(v) / 3
-	for lo := 0; lo < n; lo += 64 {
-		px := pixels(v, lo, min(lo+64, n))
-		var s0, s1, s2, s3 float32
-		k := 0
-		for ; k+3 < len(px); k += 4 {
-			s0 += lumaR*px[k][0] + lumaG*px[k][1] + lumaB*px[k][2]
-			s1 += lumaR*px[k+1][0] + lumaG*px[k+1][1] + lumaB*px[k+1][2]
-			s2 += lumaR*px[k+2][0] + lumaG*px[k+2][1] + lumaB*px[k+2][2]
-			s3 += lumaR*px[k+3][0] + lumaG*px[k+3][1] + lumaB*px[k+3][2]
+	var part [16]float32
+	m := 0
+	if useAVX512 {
+		if m = n &^ 15; m > 0 {
+			graySumAVX512(&v[0], m, &part, &permTables)
 		}
-		for ; k < len(px); k++ {
-			s0 += lumaR*px[k][0] + lumaG*px[k][1] + lumaB*px[k][2]
-		}
-		sum += float64((s0 + s1) + (s2 + s3))
 	}
-	m := float32(sum / float64(n))
+	for k, p := range pixels(v, m, n) {
+		part[(m+k)&15] += gray(p[0], p[1], p[2])
+	}
+	var sum float64
+	for _, s := range part {
+		sum += float64(s)
+	}
+	mean := float32(sum / float64(n))
 	a, b := f, float32(1-float64(f))
-	bm := b * m
-	for i, x := range v {
-		v[i] = clamp01(a*x + bm)
-	}
+	affineClamp(v, a, float32(b*mean))
 }
 
 // adjustSaturation: blend each pixel with its own gray level.
 func adjustSaturation(v []float32, f float32) {
 	a, b := f, float32(1-float64(f))
-	for px, k := pixels(v, 0, len(v)/3), 0; k < len(px); k++ {
+	n := len(v) / 3
+	m := 0
+	if useAVX512 {
+		if m = n &^ 15; m > 0 {
+			saturationAVX512(&v[0], m, a, b, &permTables)
+		}
+	}
+	saturationGo(pixels(v, m, n), a, b)
+}
+
+func saturationGo(px [][3]float32, a, b float32) {
+	for k := range px {
 		p := &px[k]
 		r, g, bl := p[0], p[1], p[2]
-		l := b * (lumaR*r + lumaG*g + lumaB*bl)
-		p[0] = clamp01(a*r + l)
-		p[1] = clamp01(a*g + l)
-		p[2] = clamp01(a*bl + l)
+		l := float32(b * gray(r, g, bl))
+		p[0] = clamp01(float32(a*r) + l)
+		p[1] = clamp01(float32(a*g) + l)
+		p[2] = clamp01(float32(a*bl) + l)
 	}
 }
 
@@ -95,7 +128,18 @@ func adjustSaturation(v []float32, f float32) {
 // four times faster than the literal transcription.
 func adjustHue(v []float32, shift float32) {
 	s6 := 6 * shift
-	for px, k := pixels(v, 0, len(v)/3), 0; k < len(px); k++ {
+	n := len(v) / 3
+	m := 0
+	if useAVX512 {
+		if m = n &^ 15; m > 0 {
+			hueAVX512(&v[0], m, s6, &permTables)
+		}
+	}
+	hueGo(pixels(v, m, n), s6)
+}
+
+func hueGo(px [][3]float32, s6 float32) {
+	for k := range px {
 		// Written out in the loop, not as a per-pixel function: the Go
 		// compiler does not inline a body this size, and the call costs 20%.
 		p := &px[k]
@@ -115,15 +159,16 @@ func adjustHue(v []float32, shift float32) {
 		if c == 0 {
 			continue // gray pixel: s = 0, every hue maps back to (v, v, v)
 		}
-		var h6 float32
+		var num, off float32
 		switch {
 		case maxc == r:
-			h6 = (g - b) / c // ∈ [−1, 1]
+			num, off = g-b, 0 // h6 ∈ [−1, 1]
 		case maxc == g:
-			h6 = 2 + (b-r)/c // ∈ [1, 3]
+			num, off = b-r, 2 // h6 ∈ [1, 3]
 		default:
-			h6 = 4 + (r-g)/c // ∈ [3, 5]
+			num, off = r-g, 4 // h6 ∈ [3, 5]
 		}
+		h6 := off + num/c
 		h6 += s6
 		if h6 < 0 {
 			h6 += 6
@@ -132,7 +177,7 @@ func adjustHue(v []float32, shift float32) {
 		}
 		sector := int(h6) // h6 ≥ 0: truncation is floor
 		f := h6 - float32(sector)
-		cf := c * f
+		cf := float32(c * f)
 		q := maxc - cf // falling edge
 		t := minc + cf // rising edge
 		switch sector {
@@ -146,7 +191,7 @@ func adjustHue(v []float32, shift float32) {
 			p[0], p[1], p[2] = minc, q, maxc
 		case 4:
 			p[0], p[1], p[2] = t, minc, maxc
-		default:
+		default: // 5, and 6 when a tiny negative h6 + 6 rounds to 6 (f = 0, q = maxc)
 			p[0], p[1], p[2] = maxc, minc, q
 		}
 	}
@@ -154,12 +199,51 @@ func adjustHue(v []float32, shift float32) {
 
 // toGray replaces every pixel by its luma, replicated to 3 channels.
 func toGray(v []float32) {
-	for px, k := pixels(v, 0, len(v)/3), 0; k < len(px); k++ {
+	n := len(v) / 3
+	m := 0
+	if useAVX512 {
+		if m = n &^ 15; m > 0 {
+			grayAVX512(&v[0], m, &permTables)
+		}
+	}
+	for k, px := 0, pixels(v, m, n); k < len(px); k++ {
 		p := &px[k]
-		l := lumaR*p[0] + lumaG*p[1] + lumaB*p[2]
+		l := gray(p[0], p[1], p[2])
 		p[0], p[1], p[2] = l, l, l
 	}
 }
+
+// permTables are the VPERMI2PS/VPERMPS indices with which the assembly
+// turns 16 interleaved RGB pixels (48 floats in three vectors A, B, C)
+// into one vector per channel and back. Per channel c, in two steps: first
+// from A and B the values that lie there, then from C the rest. Back, per
+// output vector, first from the R and G vectors, then from B. Then the
+// three vectors that spread one gray vector to all channels.
+var permTables = func() (t [15][16]int32) {
+	for c := 0; c < 3; c++ { // deinterleave
+		for i := 0; i < 16; i++ {
+			pos := int32(3*i + c)
+			if pos < 32 {
+				t[2*c][i], t[2*c+1][i] = pos, int32(i)
+			} else {
+				t[2*c+1][i] = 16 + pos - 32
+			}
+		}
+	}
+	for o := 0; o < 3; o++ { // interleave
+		for j := 0; j < 16; j++ {
+			q := int32(16*o + j)
+			c, i := q%3, q/3
+			if c < 2 {
+				t[6+2*o][j], t[7+2*o][j] = 16*c+i, int32(j)
+			} else {
+				t[7+2*o][j] = 16 + i
+			}
+			t[12+o][j] = i
+		}
+	}
+	return t
+}()
 
 // normalize applies (x − mean)/std per channel, as transforms.Normalize.
 func normalize(v []float32, mean, std *[3]float32) {
@@ -174,5 +258,21 @@ func normalize(v []float32, mean, std *[3]float32) {
 // pixels views interleaved RGB pixels lo..hi-1 as [3]float32 arrays, so the
 // loops above index without per-channel bounds checks.
 func pixels(v []float32, lo, hi int) [][3]float32 {
+	if lo >= hi {
+		return nil
+	}
 	return unsafe.Slice((*[3]float32)(unsafe.Pointer(&v[3*lo])), hi-lo)[: hi-lo : hi-lo]
 }
+
+// colorK holds the constant vectors of the colour assembly: rows 0 … 6 the
+// numbers 0 … 6, rows 7 … 9 lumaR, lumaG, lumaB (as float32, like the
+// untyped constants in the Go forms).
+var colorK = func() (k [10][16]float32) {
+	for i := range k[0] {
+		for n := 0; n <= 6; n++ {
+			k[n][i] = float32(n)
+		}
+		k[7][i], k[8][i], k[9][i] = lumaR, lumaG, lumaB
+	}
+	return k
+}()

@@ -128,65 +128,21 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// resize writes the crop box of img, resampled with the x/y taps, into dst
-// (outH×outW×3 interleaved float32), scaled by 1/255. One-channel sources are
-// replicated to 3 channels. tmp is the horizontal-pass scratch.
+// resizeGray writes the crop box of a one-channel img, resampled with the
+// x/y taps and replicated to 3 channels, into dst (outH×outW×3 interleaved
+// float32), scaled by 1/255. tmp is the horizontal-pass scratch (rows·outW
+// floats). Three-channel images take resizeRGB.
 //
 // Separable: a horizontal pass turns each needed source row into outW
 // samples (tmp), then a vertical pass blends tmp rows. This is also the
 // operation order of torch's bilinear kernel, h0·(w0·x00 + w1·x01) + h1·(…).
-func resize(dst []float32, img *Image, xt, yt *taps, rowLo, rows int, outH, outW int, tmp []float32) {
-	c := img.C
+func resizeGray(dst []float32, img *Image, xt, yt *taps, rowLo, rows int, outH, outW int, tmp []float32) {
 	stride := img.Stride
 	nx, ny := xt.n, yt.n
-	rw := outW * c // floats per tmp row
-	// Horizontal pass over source rows rowLo … rowLo+rows-1.
-	for r := 0; r < rows; r++ {
+	for r := 0; r < rows; r++ { // horizontal pass over source rows rowLo … rowLo+rows-1
 		src := img.Pix[(rowLo+r)*stride:]
-		out := tmp[r*rw : r*rw+rw]
-		if c == 3 {
-			if nx == 2 { // upscaling, the common case: two taps
-				for x := 0; x < outW; x++ {
-					s := int(xt.start[x]) * 3
-					w0, w1 := xt.w[2*x], xt.w[2*x+1]
-					p := src[s : s+6 : s+6]
-					out[3*x+0] = w0*float32(p[0]) + w1*float32(p[3])
-					out[3*x+1] = w0*float32(p[1]) + w1*float32(p[4])
-					out[3*x+2] = w0*float32(p[2]) + w1*float32(p[5])
-				}
-				continue
-			}
-			// Many taps (downscaling): two sets of accumulators for even
-			// and odd taps, so the adds do not wait on each other (a single
-			// chain per channel is bound by the add latency, not throughput).
-			for x := 0; x < outW; x++ {
-				s := int(xt.start[x]) * 3
-				wt := xt.w[x*nx : x*nx+nx]
-				p := src[s : s+3*nx]
-				var a0, b0, d0, a1, b1, d1 float32
-				k := 0
-				for ; k+1 < nx; k += 2 {
-					w0, w1 := wt[k], wt[k+1]
-					q := p[3*k : 3*k+6 : 3*k+6]
-					a0 += w0 * float32(q[0])
-					b0 += w0 * float32(q[1])
-					d0 += w0 * float32(q[2])
-					a1 += w1 * float32(q[3])
-					b1 += w1 * float32(q[4])
-					d1 += w1 * float32(q[5])
-				}
-				if k < nx {
-					w0 := wt[k]
-					q := p[3*k : 3*k+3 : 3*k+3]
-					a0 += w0 * float32(q[0])
-					b0 += w0 * float32(q[1])
-					d0 += w0 * float32(q[2])
-				}
-				out[3*x+0], out[3*x+1], out[3*x+2] = a0+a1, b0+b1, d0+d1
-			}
-			continue
-		}
-		for x := 0; x < outW; x++ { // one channel
+		out := tmp[r*outW : r*outW+outW]
+		for x := 0; x < outW; x++ {
 			s := int(xt.start[x])
 			wt := xt.w[x*nx : x*nx+nx]
 			p := src[s : s+nx]
@@ -197,40 +153,15 @@ func resize(dst []float32, img *Image, xt, yt *taps, rowLo, rows int, outH, outW
 			out[x] = a
 		}
 	}
-	// Vertical pass.
 	const inv255 = 1.0 / 255
-	for y := 0; y < outH; y++ {
+	for y := 0; y < outH; y++ { // vertical pass
 		s := int(yt.start[y]) - rowLo
 		wt := yt.w[y*ny : y*ny+ny]
 		drow := dst[y*outW*3 : (y+1)*outW*3]
-		if c == 3 {
-			if ny == 2 {
-				w0, w1 := wt[0]*inv255, wt[1]*inv255
-				t0 := tmp[s*rw : s*rw+rw]
-				t1 := tmp[(s+1)*rw : (s+1)*rw+rw]
-				for i := range drow {
-					drow[i] = w0*t0[i] + w1*t1[i]
-				}
-				continue
-			}
-			w0 := wt[0] * inv255
-			t0 := tmp[s*rw : s*rw+rw]
-			for i := range drow {
-				drow[i] = w0 * t0[i]
-			}
-			for k := 1; k < ny; k++ {
-				wk := wt[k] * inv255
-				tk := tmp[(s+k)*rw : (s+k)*rw+rw]
-				for i := range drow {
-					drow[i] += wk * tk[i]
-				}
-			}
-			continue
-		}
 		for x := 0; x < outW; x++ {
 			var a float32
 			for k, w := range wt {
-				a += w * tmp[(s+k)*rw+x]
+				a += w * tmp[(s+k)*outW+x]
 			}
 			a *= inv255
 			drow[3*x], drow[3*x+1], drow[3*x+2] = a, a, a
@@ -310,6 +241,17 @@ func (c *tapCache) get(in, out int, interp Interp) *taps {
 		c.byIn[in] = t
 	}
 	return t
+}
+
+// maxTaps is the largest tap count of the cached entries (at least 1).
+func (c *tapCache) maxTaps() int {
+	n := 1
+	for _, t := range c.byIn {
+		if t != nil {
+			n = max(n, t.n)
+		}
+	}
+	return n
 }
 
 // place sets t to base shifted by offset and, if flip, mirrored.

@@ -132,6 +132,7 @@ func benchTwoView(b *testing.B, src Source, cfg augment.Config) {
 	runtime.ReadMemStats(&ms)
 	m0 := ms.Mallocs
 	b.ResetTimer()
+	c0 := cpuTime()
 	inEpoch := 1 // batches taken from the current epoch (the warm-up one)
 	for range b.N {
 		if inEpoch == it.Steps() { // epoch boundary: its end and the next start
@@ -157,9 +158,13 @@ func benchTwoView(b *testing.B, src Source, cfg augment.Config) {
 		bt.Release()
 	}
 	b.StopTimer()
+	cpu := cpuTime() - c0
 	runtime.ReadMemStats(&ms)
 	it.Close()
 	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
+	// CPU time of the whole process (workers, reader, the consumer) per
+	// image: less inflated than images/s when other jobs load the machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(images), "cpu-µs/image")
 	b.ReportMetric(float64(ms.Mallocs-m0-startAllocs)/float64(b.N), "allocs/batch")
 }
 
