@@ -163,3 +163,59 @@ func TestDirectConvThreadIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectConvIndependentOfHistory: a direct convolution's results depend
+// only on its operands, not on the calls the backend made before (its
+// padded-image, packing and partial-sum buffers are reused): a larger batch
+// on other data first, then the batch, equals the batch on a fresh backend,
+// bit for bit. (MPI ranks and one process run different call histories.)
+func TestDirectConvIndependentOfHistory(t *testing.T) {
+	if !blas.ConvTileAvailable() {
+		t.Skip("no AVX-512: no direct convolutions")
+	}
+	for _, g := range convShapes(t) {
+		probe := newCPU(t, "avx512")
+		if !probe.convDirect(g) {
+			continue
+		}
+		t.Run(fmt.Sprintf("%dx%dx%d-%d-k%ds%d", g.H, g.W, g.C, g.OC, g.K, g.Stride), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(g.H*1000+g.C), uint64(g.OC)+7))
+			w := HostBuf(randBuf(rng, g.OC*g.K*g.K*g.C, 0.5))
+			data := func(n int) (Buf, Buf) {
+				return HostBuf(randBuf(rng, n*g.H*g.W*g.C, 1)), HostBuf(randBuf(rng, n*g.OH*g.OW*g.OC, 1))
+			}
+			run := func(be *CPU, x, dy Buf, n int) (y, dw, dx []float32) {
+				l := &convLayer{g: g, w: &Param{Data: w, conv: true}}
+				gt := l.transposeGeom()
+				ws := &workspace{limit: 1, cols: be.Alloc(n * max(g.OH*g.OW*g.ColWidth(), gt.OH*gt.OW*gt.ColWidth())),
+					wflip: be.Alloc(w.Len())}
+				l.w.Grad = be.Alloc(w.Len())
+				yb := be.Alloc(dy.Len())
+				l.forward(be, x, n, yb, ws)
+				var dxb Buf
+				if g.C%16 == 0 {
+					dxb = HostBuf(make([]float32, x.Len()))
+				}
+				l.backward(be, x, dy, n, dxb, false, ws)
+				return yb.host, l.w.Grad.host, dxb.host
+			}
+			const big, small = 64, 32
+			xa, dya := data(big)
+			xb, dyb := data(small)
+			used, fresh := newCPU(t, "avx512"), newCPU(t, "avx512")
+			run(used, xa, dya, big)
+			y1, dw1, dx1 := run(used, xb, dyb, small)
+			y0, dw0, dx0 := run(fresh, xb, dyb, small)
+			for _, c := range []struct {
+				what      string
+				got, want []float32
+			}{{"y", y1, y0}, {"dw", dw1, dw0}, {"dx", dx1, dx0}} {
+				for i := range c.want {
+					if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+						t.Fatalf("%s[%d] = %g after a larger batch, %g on a fresh backend", c.what, i, c.got[i], c.want[i])
+					}
+				}
+			}
+		})
+	}
+}
