@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -30,15 +29,18 @@ const (
 // safeOpen and safeColumn turn the panic into an error naming the file.
 type boundedAllocator struct {
 	memory.Allocator
+	size  int // of the file
 	limit int
 }
 
-func newBoundedAllocator(p string) (boundedAllocator, error) {
-	fi, err := os.Stat(p)
+// newBoundedAllocator bounds the allocations for the file r, whose size it
+// finds by seeking to its end.
+func newBoundedAllocator(r io.Seeker) (boundedAllocator, error) {
+	n, err := r.Seek(0, io.SeekEnd)
 	if err != nil {
 		return boundedAllocator{}, err
 	}
-	return boundedAllocator{Allocator: memory.DefaultAllocator, limit: tableAllocSlack + tableAllocFactor*int(fi.Size())}, nil
+	return boundedAllocator{Allocator: memory.DefaultAllocator, size: int(n), limit: tableAllocSlack + tableAllocFactor*int(n)}, nil
 }
 
 func (a boundedAllocator) check(n int) {
