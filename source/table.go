@@ -648,6 +648,7 @@ func concat(ch *arrow.Chunked) (arrow.Array, error) {
 type arrowBackend struct {
 	r  fileReader
 	fr *ipc.FileReader
+	n  int // record batches, read from the footer under safeOpen's recover
 }
 
 // openArrowBackend reads r's footer and schema; on an error the caller
@@ -664,11 +665,11 @@ func openArrowBackend(r fileReader) (tableBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not an Arrow IPC file (the random-access format with footer; a stream must be converted): %w", err)
 	}
-	return &arrowBackend{r: r, fr: fr}, nil
+	return &arrowBackend{r: r, fr: fr, n: fr.NumRecords()}, nil
 }
 
 func (b *arrowBackend) schema() *arrow.Schema { return b.fr.Schema() }
-func (b *arrowBackend) groups() int           { return b.fr.NumRecords() }
+func (b *arrowBackend) groups() int           { return b.n }
 
 func (b *arrowBackend) close() error {
 	b.fr.Close()
