@@ -82,14 +82,18 @@ func tableSeedRecords(n int) []arrow.RecordBatch {
 	return []arrow.RecordBatch{hb.NewRecordBatch(), pb.NewRecordBatch()}
 }
 
-// fuzzTable writes data as one file named name and opens it as a table
-// source of kind, then loads samples: an error or a sample, never a panic.
+// inMemory opens data as the one file of a source, whatever its name:
+// the readers openTable and openWebDataset use on an *os.File run over the
+// bytes themselves (a temporary file per execution made the fuzzers spend
+// most of their time in mkdir, write and unlink).
+func inMemory(data []byte) func(string) (fileReader, error) {
+	return func(string) (fileReader, error) { return bytes.NewReader(data), nil }
+}
+
+// fuzzTable opens data as one file named name of a table source of kind,
+// then loads samples: an error or a sample, never a panic.
 func fuzzTable(t *testing.T, kind, name string, data []byte) {
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := openTable(kind, []string{p}, Options{})
+	ds, err := newTableDataset(kind, name, []string{name}, Options{}, inMemory(data))
 	if err != nil {
 		return
 	}
@@ -188,11 +192,7 @@ func FuzzWebDataset(f *testing.F) {
 	f.Add(b[:len(b)-1024-100])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(t.TempDir(), "shard.tar")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ds, err := openWebDataset([]string{p}, Options{})
+		ds, err := newWebDataset("shard.tar", []string{"shard.tar"}, Options{}, inMemory(data))
 		if err != nil {
 			return
 		}

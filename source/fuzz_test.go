@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/tsimcne/tsimcne-go/source/sourcetest"
@@ -190,4 +191,21 @@ func FuzzDecodeImage(f *testing.F) {
 			t.Fatalf("resize gave %d bytes", len(px))
 		}
 	})
+}
+
+// TestNumericNames checks the class names of integer labels, which the
+// table fuzzers made one string (see numericNames), across the digit
+// boundaries.
+func TestNumericNames(t *testing.T) {
+	for _, n := range []int{0, 1, 9, 10, 11, 99, 100, 101, 12345} {
+		got := numericNames(n)
+		if len(got) != n {
+			t.Fatalf("numericNames(%d): %d names", n, len(got))
+		}
+		for i, s := range got {
+			if s != strconv.Itoa(i) {
+				t.Fatalf("numericNames(%d)[%d] = %q", n, i, s)
+			}
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -98,10 +99,6 @@ func isArrowName(name string) bool {
 // Hugging Face metadata; for string labels the sorted names; otherwise
 // "0" … max label.
 func openTable(kind string, paths []string, opt Options) (Dataset, error) {
-	conv, err := newConverter(opt)
-	if err != nil {
-		return nil, err
-	}
 	want := isParquetName
 	if kind == KindArrow {
 		want = isArrowName
@@ -132,6 +129,36 @@ func openTable(kind string, paths []string, opt Options) (Dataset, error) {
 		sort.Strings(m)
 		names = append(names, m...)
 	}
+	return newTableDataset(kind, strings.Join(paths, ", "), names, opt, openFileReader)
+}
+
+// fileReader is the bytes of one table file or WebDataset shard: the
+// *os.File of a path, or a bytes.Reader over a file already in memory (the
+// fuzzers' inputs: no temporary file per execution), read by the same code.
+type fileReader interface {
+	io.Reader
+	io.ReaderAt
+	io.Seeker
+}
+
+// openFileReader opens path p as a fileReader (closed with the dataset).
+func openFileReader(p string) (fileReader, error) { return os.Open(p) }
+
+// closeReader closes r when it holds a resource (an *os.File).
+func closeReader(r fileReader) error {
+	if c, ok := r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// newTableDataset reads the table files names, each opened with open; src
+// names the source in the description. See openTable.
+func newTableDataset(kind, src string, names []string, opt Options, open func(string) (fileReader, error)) (Dataset, error) {
+	conv, err := newConverter(opt)
+	if err != nil {
+		return nil, err
+	}
 	ds := &tableDataset{kind: kind, conv: conv, cache: map[[2]int]*groupImages{}}
 	ds.scratch.New = func() any { return new(folderScratch) }
 	fail := func(err error) (Dataset, error) {
@@ -142,8 +169,13 @@ func openTable(kind string, paths []string, opt Options) (Dataset, error) {
 	var hfNames []string
 	labelName, imageName := "", ""
 	for _, p := range names {
-		be, err := safeOpen(kind, p)
+		r, err := open(p)
 		if err != nil {
+			return fail(fmt.Errorf("source: %w", err))
+		}
+		be, err := safeOpen(kind, r)
+		if err != nil {
+			closeReader(r)
 			return fail(fmt.Errorf("source: %s: %w", p, err))
 		}
 		tf := &tableFile{path: p, be: be}
@@ -190,7 +222,7 @@ func openTable(kind string, paths []string, opt Options) (Dataset, error) {
 	for _, a := range rawLabels {
 		a.Release()
 	}
-	ds.desc = fmt.Sprintf("%s %s (image column %q, label column %q, %d classes, %s)", kind, strings.Join(paths, ", "),
+	ds.desc = fmt.Sprintf("%s %s (image column %q, label column %q, %d classes, %s)", kind, src,
 		imageName, labelName, len(ds.classes), conv.describe())
 	return ds, nil
 }
@@ -524,12 +556,14 @@ type parquetBackend struct {
 	sc *arrow.Schema
 }
 
-func openParquetBackend(p string) (tableBackend, error) {
-	mem, err := newBoundedAllocator(p)
+// openParquetBackend reads r's footer and schema; on an error the caller
+// closes r.
+func openParquetBackend(r fileReader) (tableBackend, error) {
+	mem, err := newBoundedAllocator(r)
 	if err != nil {
 		return nil, err
 	}
-	pf, err := file.OpenParquetFile(p, false, file.WithReadProps(parquet.NewReaderProperties(mem)))
+	pf, err := file.NewParquetReader(r, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("not a readable Parquet file: %w", err)
 	}
@@ -542,18 +576,15 @@ func openParquetBackend(p string) (tableBackend, error) {
 			err = checkArrowSchemaMeta(dec)
 		}
 		if err != nil {
-			pf.Close()
 			return nil, fmt.Errorf("parquet: the ARROW:schema metadata: %w", err)
 		}
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
 	if err != nil {
-		pf.Close()
 		return nil, fmt.Errorf("parquet schema: %w", err)
 	}
 	sc, err := fr.Schema()
 	if err != nil {
-		pf.Close()
 		return nil, fmt.Errorf("parquet schema: %w", err)
 	}
 	return &parquetBackend{pf: pf, fr: fr, sc: sc}, nil
@@ -561,7 +592,7 @@ func openParquetBackend(p string) (tableBackend, error) {
 
 func (b *parquetBackend) schema() *arrow.Schema { return b.sc }
 func (b *parquetBackend) groups() int           { return b.pf.NumRowGroups() }
-func (b *parquetBackend) close() error          { return b.pf.Close() }
+func (b *parquetBackend) close() error          { return b.pf.Close() } // closes the fileReader
 
 func (b *parquetBackend) meta(key string) (string, bool) {
 	kv := b.pf.MetaData().KeyValueMetadata()
@@ -615,41 +646,34 @@ func concat(ch *arrow.Chunked) (arrow.Array, error) {
 
 // arrowBackend reads an Arrow IPC file's record batches.
 type arrowBackend struct {
-	f  *os.File
+	r  fileReader
 	fr *ipc.FileReader
+	n  int // record batches, read from the footer under safeOpen's recover
 }
 
-func openArrowBackend(p string) (tableBackend, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	mem, err := newBoundedAllocator(p)
+// openArrowBackend reads r's footer and schema; on an error the caller
+// closes r.
+func openArrowBackend(r fileReader) (tableBackend, error) {
+	mem, err := newBoundedAllocator(r)
 	if err == nil {
-		err = checkArrowFooter(f, fi.Size())
+		err = checkArrowFooter(r, int64(mem.size))
 	}
 	var fr *ipc.FileReader
 	if err == nil {
-		fr, err = ipc.NewFileReader(f, ipc.WithAllocator(mem))
+		fr, err = ipc.NewFileReader(r, ipc.WithAllocator(mem))
 	}
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("not an Arrow IPC file (the random-access format with footer; a stream must be converted): %w", err)
 	}
-	return &arrowBackend{f: f, fr: fr}, nil
+	return &arrowBackend{r: r, fr: fr, n: fr.NumRecords()}, nil
 }
 
 func (b *arrowBackend) schema() *arrow.Schema { return b.fr.Schema() }
-func (b *arrowBackend) groups() int           { return b.fr.NumRecords() }
+func (b *arrowBackend) groups() int           { return b.n }
 
 func (b *arrowBackend) close() error {
 	b.fr.Close()
-	return b.f.Close()
+	return closeReader(b.r)
 }
 
 func (b *arrowBackend) meta(key string) (string, bool) {
@@ -697,14 +721,14 @@ func safeColumn(be tableBackend, g, col int) (a arrow.Array, err error) {
 }
 
 // safeOpen opens a backend, turning a panic into an error like safeColumn.
-func safeOpen(kind, p string) (be tableBackend, err error) {
+func safeOpen(kind string, r fileReader) (be tableBackend, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			be, err = nil, fmt.Errorf("damaged file: the reader failed: %v", r)
 		}
 	}()
 	if kind == KindParquet {
-		return openParquetBackend(p)
+		return openParquetBackend(r)
 	}
-	return openArrowBackend(p)
+	return openArrowBackend(r)
 }

@@ -38,7 +38,7 @@ type wdsItem struct {
 }
 
 type wdsDataset struct {
-	shards  []*os.File
+	shards  []fileReader
 	paths   []string
 	items   []wdsItem
 	labels  []int32
@@ -60,10 +60,6 @@ func isTarName(name string) bool {
 // is a decimal integer, the classes are "0" … max; otherwise every .cls is
 // a class name and the classes are the sorted names.
 func openWebDataset(paths []string, opt Options) (Dataset, error) {
-	conv, err := newConverter(opt)
-	if err != nil {
-		return nil, err
-	}
 	var files []string
 	for _, p := range paths {
 		fi, err := os.Stat(p)
@@ -81,10 +77,21 @@ func openWebDataset(paths []string, opt Options) (Dataset, error) {
 		sort.Strings(m)
 		files = append(files, m...)
 	}
+	return newWebDataset(strings.Join(paths, ", "), files, opt, openFileReader)
+}
+
+// newWebDataset indexes the shards files, each opened with open (an
+// *os.File, or a bytes.Reader over a shard in memory: the fuzzer's); src
+// names the source in the description. See openWebDataset.
+func newWebDataset(src string, files []string, opt Options, open func(string) (fileReader, error)) (Dataset, error) {
+	conv, err := newConverter(opt)
+	if err != nil {
+		return nil, err
+	}
 	ds := &wdsDataset{conv: conv, paths: files}
 	ds.scratch.New = func() any { return new(folderScratch) }
 	for si, p := range files {
-		f, err := os.Open(p)
+		f, err := open(p)
 		if err != nil {
 			ds.Close()
 			return nil, fmt.Errorf("source: %w", err)
@@ -103,14 +110,14 @@ func openWebDataset(paths []string, opt Options) (Dataset, error) {
 		ds.Close()
 		return nil, err
 	}
-	ds.desc = fmt.Sprintf("webdataset %s (%d shards, %d classes, %s)", strings.Join(paths, ", "), len(files), len(ds.classes), conv.describe())
+	ds.desc = fmt.Sprintf("webdataset %s (%d shards, %d classes, %s)", src, len(files), len(ds.classes), conv.describe())
 	return ds, nil
 }
 
 // index reads one shard's headers. A tar reader over an *os.File skips
 // member contents with Seek, so indexing reads little more than the
 // headers and the .cls members.
-func (ds *wdsDataset) index(si int, f *os.File, p string) error {
+func (ds *wdsDataset) index(si int, f fileReader, p string) error {
 	tr := tar.NewReader(f)
 	byKey := map[string]int{} // key → index into ds.items, within this shard
 	var pending []string      // keys in first-seen order
@@ -246,7 +253,7 @@ func (ds *wdsDataset) Description() string { return ds.desc }
 func (ds *wdsDataset) Close() error {
 	var errs []error
 	for _, f := range ds.shards {
-		errs = append(errs, f.Close())
+		errs = append(errs, closeReader(f))
 	}
 	ds.shards = nil
 	return errors.Join(errs...)
