@@ -45,6 +45,7 @@ func main() {
 	skipAug := flag.Bool("skip-augmented", false, "skip the augmented epoch")
 	rounds := flag.Int("rounds", 1, "repeat the measurements (sequential read, then the epochs) this many times")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the loader epochs")
+	flag.StringVar(&codec, "codec", "lz4", "codec of a file written here: lz4, zstd or none (raw pixels: nothing to decode)")
 	flag.Parse()
 	if *prof != "" {
 		f, err := os.Create(*prof)
@@ -146,9 +147,12 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 
 // write packs n smooth synthetic 32×32 images (lz4 compresses them about
 // as much as natural images).
+// codec is the -codec flag: the codec of a file this program writes.
+var codec string
+
 func write(path string, n int) error {
 	w, err := format.Create(path, format.Schema{Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
-		&format.WriterOptions{Codec: "lz4"})
+		&format.WriterOptions{Codec: codec})
 	if err != nil {
 		return err
 	}
