@@ -74,35 +74,40 @@ func TestDirectConvMatchesGEMM(t *testing.T) {
 			w := HostBuf(randBuf(rng, g.OC*g.K*g.K*g.C, 0.5))
 			x := HostBuf(randBuf(rng, n*g.H*g.W*g.C, 1))
 			dy := HostBuf(randBuf(rng, n*g.OH*g.OW*g.OC, 1))
-			l := &convLayer{g: g, w: &Param{Data: w, conv: true}}
-			gt := l.transposeGeom()
-			run := func(be *CPU, acc bool) (y, dw, dx []float32) {
-				ws := &workspace{limit: 1, cols: be.Alloc(n * max(g.OH*g.OW*g.ColWidth(), gt.OH*gt.OW*gt.ColWidth())),
-					wflip: be.Alloc(w.Len())}
-				l.w.Grad = be.Alloc(w.Len())
-				yb := be.Alloc(dy.Len())
-				l.forward(be, x, n, yb, ws)
-				var dxb Buf
-				if g.C%16 == 0 {
-					dxb = HostBuf(make([]float32, x.Len()))
-					if acc {
-						for i := range dxb.host {
-							dxb.host[i] = float32(i%7) - 3
-						}
-					}
-				}
-				l.backward(be, x, dy, n, dxb, acc, ws)
-				return yb.host, l.w.Grad.host, dxb.host
-			}
 			for _, acc := range []bool{false, true} {
-				y1, dw1, dx1 := run(direct, acc)
-				y0, dw0, dx0 := run(ref, acc)
+				y1, dw1, dx1 := convRun(direct, g, w, x, dy, n, acc)
+				y0, dw0, dx0 := convRun(ref, g, w, x, dy, n, acc)
 				closeTo(t, "y", y1, y0)
 				closeTo(t, "dw", dw1, dw0)
 				closeTo(t, fmt.Sprintf("dx (accumulate %v)", acc), dx1, dx0)
 			}
 		})
 	}
+}
+
+// convRun runs convolution g forward and backward on be (weights w, input
+// x, output gradient dy, n images) and returns the output, the weight
+// gradient and the input gradient (nil when g.C is not a multiple of 16);
+// with acc the input gradient is added to a fixed pattern.
+func convRun(be *CPU, g ConvGeom, w, x, dy Buf, n int, acc bool) (y, dw, dx []float32) {
+	l := &convLayer{g: g, w: &Param{Data: w, conv: true}}
+	gt := l.transposeGeom()
+	ws := &workspace{limit: 1, cols: be.Alloc(n * max(g.OH*g.OW*g.ColWidth(), gt.OH*gt.OW*gt.ColWidth())),
+		wflip: be.Alloc(w.Len())}
+	l.w.Grad = be.Alloc(w.Len())
+	yb := be.Alloc(dy.Len())
+	l.forward(be, x, n, yb, ws)
+	var dxb Buf
+	if g.C%16 == 0 {
+		dxb = HostBuf(make([]float32, x.Len()))
+		if acc {
+			for i := range dxb.host {
+				dxb.host[i] = float32(i%7) - 3
+			}
+		}
+	}
+	l.backward(be, x, dy, n, dxb, acc, ws)
+	return yb.host, l.w.Grad.host, dxb.host
 }
 
 // closeTo fails unless got and want agree to 1e-4 relative to the largest
@@ -184,28 +189,13 @@ func TestDirectConvIndependentOfHistory(t *testing.T) {
 			data := func(n int) (Buf, Buf) {
 				return HostBuf(randBuf(rng, n*g.H*g.W*g.C, 1)), HostBuf(randBuf(rng, n*g.OH*g.OW*g.OC, 1))
 			}
-			run := func(be *CPU, x, dy Buf, n int) (y, dw, dx []float32) {
-				l := &convLayer{g: g, w: &Param{Data: w, conv: true}}
-				gt := l.transposeGeom()
-				ws := &workspace{limit: 1, cols: be.Alloc(n * max(g.OH*g.OW*g.ColWidth(), gt.OH*gt.OW*gt.ColWidth())),
-					wflip: be.Alloc(w.Len())}
-				l.w.Grad = be.Alloc(w.Len())
-				yb := be.Alloc(dy.Len())
-				l.forward(be, x, n, yb, ws)
-				var dxb Buf
-				if g.C%16 == 0 {
-					dxb = HostBuf(make([]float32, x.Len()))
-				}
-				l.backward(be, x, dy, n, dxb, false, ws)
-				return yb.host, l.w.Grad.host, dxb.host
-			}
 			const big, small = 64, 32
 			xa, dya := data(big)
 			xb, dyb := data(small)
 			used, fresh := newCPU(t, "avx512"), newCPU(t, "avx512")
-			run(used, xa, dya, big)
-			y1, dw1, dx1 := run(used, xb, dyb, small)
-			y0, dw0, dx0 := run(fresh, xb, dyb, small)
+			convRun(used, g, w, xa, dya, big, false)
+			y1, dw1, dx1 := convRun(used, g, w, xb, dyb, small, false)
+			y0, dw0, dx0 := convRun(fresh, g, w, xb, dyb, small, false)
 			for _, c := range []struct {
 				what      string
 				got, want []float32
