@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -549,12 +550,19 @@ func (ds *tableDataset) Load(i int, s *Sample) error {
 	return nil
 }
 
-// parquetBackend reads a Parquet file's row groups with pqarrow.
+// parquetBackend reads a Parquet file's row groups: plain columns with
+// pqarrow, the image bytes of a struct column with parquet's column reader
+// (see imageLeaf).
 type parquetBackend struct {
-	pf *file.Reader
-	fr *pqarrow.FileReader
-	sc *arrow.Schema
+	pf  *file.Reader
+	fr  *pqarrow.FileReader
+	sc  *arrow.Schema
+	mem memory.Allocator // bounded: see newBoundedAllocator
 }
+
+// skipChunkCheck lets a test open a file without checkParquetChunks, to
+// show that reading it still ends in an error, not a crash.
+var skipChunkCheck = false
 
 // checkParquetChunks refuses a column chunk whose bytes are not inside the
 // file. arrow-go checks that only for files from old writers; otherwise it
@@ -595,8 +603,10 @@ func openParquetBackend(r fileReader) (tableBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a readable Parquet file: %w", err)
 	}
-	if err := checkParquetChunks(pf); err != nil {
-		return nil, fmt.Errorf("parquet: %w", err)
+	if !skipChunkCheck {
+		if err := checkParquetChunks(pf); err != nil {
+			return nil, fmt.Errorf("parquet: %w", err)
+		}
 	}
 	if v := pf.MetaData().KeyValueMetadata().FindValue("ARROW:schema"); v != nil {
 		dec, err := base64.StdEncoding.DecodeString(*v)
@@ -618,7 +628,7 @@ func openParquetBackend(r fileReader) (tableBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parquet schema: %w", err)
 	}
-	return &parquetBackend{pf: pf, fr: fr, sc: sc}, nil
+	return &parquetBackend{pf: pf, fr: fr, sc: sc, mem: mem}, nil
 }
 
 func (b *parquetBackend) schema() *arrow.Schema { return b.sc }
@@ -637,32 +647,117 @@ func (b *parquetBackend) meta(key string) (string, bool) {
 	return *v, true
 }
 
-// column reads one top-level column of row group g: its leaves only (the
-// "bytes" leaf of an image struct, not its "path").
+// column reads one top-level column of row group g. A plain column goes
+// through pqarrow, which (with Parallel off) reads it in this goroutine, so
+// safeColumn's recover covers it. A struct column (the Hugging Face image
+// {bytes, path}) does not: pqarrow builds a struct's child readers in
+// errgroup goroutines, and building one opens its column chunk, so a panic
+// there on a damaged file would kill the process. Its bytes leaf is read
+// here instead, by imageLeaf.
 func (b *parquetBackend) column(g, col int) (arrow.Array, error) {
-	var leaves []int
-	var walk func(f *pqarrow.SchemaField, top bool)
-	walk = func(f *pqarrow.SchemaField, top bool) {
-		if f.IsLeaf() {
-			leaves = append(leaves, f.ColIndex)
-			return
-		}
-		for i := range f.Children {
-			c := &f.Children[i]
-			if top && c.Field != nil && c.Field.Name == "path" && imageColumnOK(f.Field.Type) {
-				continue
-			}
-			walk(c, false)
-		}
+	f := &b.fr.Manifest.Fields[col]
+	if !f.IsLeaf() {
+		return b.imageLeaf(g, f)
 	}
-	walk(&b.fr.Manifest.Fields[col], true)
-	tbl, err := b.fr.ReadRowGroups(context.Background(), leaves, []int{g})
+	tbl, err := b.fr.ReadRowGroups(context.Background(), []int{f.ColIndex}, []int{g})
 	if err != nil {
 		return nil, err
 	}
 	defer tbl.Release()
 	ch := tbl.Column(0).Data()
 	return concat(ch)
+}
+
+// imageLeafBatch is how many levels imageLeaf reads at a time.
+const imageLeafBatch = 1024
+
+// imageLeaf reads the image bytes of the struct column f in row group g:
+// the leaf found by following the child named "bytes" down from f, read
+// with parquet's column chunk reader in the calling goroutine, as a Binary
+// array with a null wherever the struct or its bytes are null. The
+// builder uses the backend's bounded allocator and copies each value, so
+// the array owns its data.
+func (b *parquetBackend) imageLeaf(g int, f *pqarrow.SchemaField) (arrow.Array, error) {
+	name := f.Field.Name
+	for !f.IsLeaf() {
+		var next *pqarrow.SchemaField
+		for i := range f.Children {
+			if c := &f.Children[i]; c.Field != nil && c.Field.Name == "bytes" {
+				next = c
+			}
+		}
+		if next == nil {
+			return nil, fmt.Errorf("column %q: a struct with no \"bytes\" field", name)
+		}
+		f, name = next, name+".bytes"
+	}
+	if f.LevelInfo.RepLevel > 0 {
+		return nil, fmt.Errorf("column %q: the image bytes are inside a list (repetition level %d), not one per row", name, f.LevelInfo.RepLevel)
+	}
+	rg := b.pf.RowGroup(g)
+	cr, err := rg.Column(f.ColIndex)
+	if err != nil {
+		return nil, fmt.Errorf("column %q: %w", name, err)
+	}
+	br, ok := cr.(*file.ByteArrayColumnChunkReader)
+	if !ok {
+		return nil, fmt.Errorf("column %q: physical type %s, not BYTE_ARRAY: cannot hold images", name, cr.Type())
+	}
+	d := br.Descriptor()
+	maxDef := d.MaxDefinitionLevel()
+	if d.MaxRepetitionLevel() > 0 {
+		return nil, fmt.Errorf("column %q: the image bytes are repeated (repetition level %d), not one per row", name, d.MaxRepetitionLevel())
+	}
+	if maxDef != f.LevelInfo.DefLevel {
+		return nil, fmt.Errorf("column %q: definition level %d in the Parquet schema, %d in its Arrow mapping (damaged file?)", name, maxDef, f.LevelInfo.DefLevel)
+	}
+	rows := rg.NumRows()
+	bb := array.NewBinaryBuilder(b.mem, arrow.BinaryTypes.Binary)
+	defer bb.Release()
+	var (
+		vals = make([]parquet.ByteArray, imageLeafBatch)
+		defs = make([]int16, imageLeafBatch)
+		size int64 // bytes appended
+		read int64 // rows appended
+	)
+	for read < rows {
+		n, nv, err := br.ReadBatch(min(rows-read, imageLeafBatch), vals, defs, nil)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", name, err)
+		}
+		if n == 0 {
+			break
+		}
+		if maxDef == 0 && n != int64(nv) {
+			return nil, fmt.Errorf("column %q: %d values for %d required rows (damaged file)", name, nv, n)
+		}
+		v := 0
+		for k := range n {
+			if maxDef > 0 && defs[k] < maxDef {
+				bb.AppendNull()
+				continue
+			}
+			if v >= nv {
+				return nil, fmt.Errorf("column %q: fewer values than the definition levels declare (damaged file)", name)
+			}
+			if size += int64(len(vals[v])); size > math.MaxInt32 {
+				return nil, fmt.Errorf("column %q: row group %d holds more than 2 GiB of images; write smaller row groups", name, g)
+			}
+			bb.Append(vals[v])
+			v++
+		}
+		if v != nv {
+			return nil, fmt.Errorf("column %q: more values than the definition levels declare (damaged file)", name)
+		}
+		read += n
+	}
+	if err := br.Err(); err != nil {
+		return nil, fmt.Errorf("column %q: %w", name, err)
+	}
+	if read != rows {
+		return nil, fmt.Errorf("column %q: %d values for the %d rows of the row group (damaged file)", name, read, rows)
+	}
+	return bb.NewBinaryArray(), nil
 }
 
 // concat returns a chunked column as one array.
