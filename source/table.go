@@ -564,30 +564,42 @@ type parquetBackend struct {
 // show that reading it still ends in an error, not a crash.
 var skipChunkCheck = false
 
-// checkParquetChunks refuses a column chunk whose bytes are not inside the
-// file. arrow-go checks that only for files from old writers; otherwise it
-// sizes a buffer from the metadata (negative or huge) in a goroutine of its
-// own, where no recover reaches: FuzzParquet found such a file, which
-// crashed the process.
+// checkParquetChunks refuses, before anything is read, a file with a
+// column chunk whose bytes are not inside it (see checkParquetChunk).
+// FuzzParquet found such a file (a negative length), which crashed the
+// process: pqarrow opened the chunk in a goroutine of its own, where no
+// recover reaches.
 func checkParquetChunks(pf *file.Reader) error {
-	md := pf.MetaData()
-	size := md.GetSourceFileSize()
 	for g := 0; g < pf.NumRowGroups(); g++ {
-		rg := md.RowGroup(g)
-		for c := 0; c < rg.NumColumns(); c++ {
-			col, err := rg.ColumnChunk(c)
-			if err != nil {
-				return fmt.Errorf("row group %d, column %d: %w", g, c, err)
-			}
-			start := col.DataPageOffset()
-			if col.HasDictionaryPage() && col.DictionaryPageOffset() > 0 && start > col.DictionaryPageOffset() {
-				start = col.DictionaryPageOffset()
-			}
-			n := col.TotalCompressedSize()
-			if start < 0 || n < 0 || start > size || n > size-start {
-				return fmt.Errorf("row group %d, column %d: its pages (offset %d, %d bytes) are not inside the %d-byte file", g, c, start, n, size)
+		for c := 0; c < pf.MetaData().RowGroup(g).NumColumns(); c++ {
+			if err := checkParquetChunk(pf, g, c); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// checkParquetChunk refuses column chunk c of row group g when its bytes
+// are not inside the file. arrow-go checks that only for files from old
+// writers; otherwise it makes a buffer of the length the metadata gives:
+// a negative length panics, and a huge one (say 1 TiB) is a fatal
+// out-of-memory error that no recover catches, so the bounds must be
+// checked before the chunk is opened.
+func checkParquetChunk(pf *file.Reader, g, c int) error {
+	md := pf.MetaData()
+	col, err := md.RowGroup(g).ColumnChunk(c)
+	if err != nil {
+		return fmt.Errorf("row group %d, column %d: %w", g, c, err)
+	}
+	size := md.GetSourceFileSize()
+	start := col.DataPageOffset()
+	if col.HasDictionaryPage() && col.DictionaryPageOffset() > 0 && start > col.DictionaryPageOffset() {
+		start = col.DictionaryPageOffset()
+	}
+	n := col.TotalCompressedSize()
+	if start < 0 || n < 0 || start > size || n > size-start {
+		return fmt.Errorf("row group %d, column %d: its pages (offset %d, %d bytes) are not inside the %d-byte file", g, c, start, n, size)
 	}
 	return nil
 }
@@ -693,6 +705,11 @@ func (b *parquetBackend) imageLeaf(g int, f *pqarrow.SchemaField) (arrow.Array, 
 	}
 	if f.LevelInfo.RepLevel > 0 {
 		return nil, fmt.Errorf("column %q: the image bytes are inside a list (repetition level %d), not one per row", name, f.LevelInfo.RepLevel)
+	}
+	// Checked again here so that this path stands without the check at
+	// open (a test bypasses it): an out-of-memory error is fatal.
+	if err := checkParquetChunk(b.pf, g, f.ColIndex); err != nil {
+		return nil, fmt.Errorf("column %q: %w", name, err)
 	}
 	rg := b.pf.RowGroup(g)
 	cr, err := rg.Column(f.ColIndex)
