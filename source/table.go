@@ -686,9 +686,11 @@ const imageLeafBatch = 1024
 // imageLeaf reads the image bytes of the struct column f in row group g:
 // the leaf found by following the child named "bytes" down from f, read
 // with parquet's column chunk reader in the calling goroutine, as a Binary
-// array with a null wherever the struct or its bytes are null. The
-// builder uses the backend's bounded allocator and copies each value, so
-// the array owns its data.
+// array with a null wherever the struct or its bytes are null. ReadBatch
+// hands back one batch of values (arrow-go v18.8 copies them out of the
+// page into Go memory; ReadBatchInPage would alias the page buffer); the
+// builder copies each into buffers of the backend's bounded allocator, so
+// the array owns its data and a huge declared size is refused.
 func (b *parquetBackend) imageLeaf(g int, f *pqarrow.SchemaField) (arrow.Array, error) {
 	name := f.Field.Name
 	for !f.IsLeaf() {
