@@ -5,15 +5,23 @@
 //	go run ./scripts/coldcache -o /tmp/cold.tscn -n 400000
 //
 // It writes (once) a pack of n raw 32×32 RGB images (smooth synthetic
-// pixels, lz4), then, each time after evicting the file from the page cache
-// with posix_fadvise(DONTNEED):
+// pixels, lz4 or -codec, chunks of -chunk bytes), reads it once without
+// timing it (on a virtual machine the host then caches the file too, so
+// that every timed read below meets the same storage, not a slow first
+// read and a fast rest), then each round, every step after evicting the
+// file from the page cache with posix_fadvise(DONTNEED):
 //
 //  1. reads the file sequentially (4 MiB reads, FADV_SEQUENTIAL): the disk's rate;
 //  2. runs one QuasiRandom epoch of the loader with readahead (the default),
 //     views = the whole image (NoAugment, uint8 crops), so the loader's I/O
 //     path, not augmentation, is what is measured;
-//  3. the same epoch without readahead;
-//  4. a normal two-view augmented epoch with readahead, for context.
+//  3. reads the file sequentially;
+//  4. runs the same epoch without readahead;
+//  5. reads the file sequentially.
+//
+// Each epoch's rate is given as a percentage of the mean of the two
+// sequential reads around it, and the rounds' median at the end. After the
+// rounds, a normal two-view augmented epoch with readahead, for context.
 //
 // The loader's chunk cache is -cache bytes (default: an eighth of the file).
 package main
@@ -28,6 +36,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +55,7 @@ func main() {
 	rounds := flag.Int("rounds", 1, "repeat the measurements (sequential read, then the epochs) this many times")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the loader epochs")
 	flag.StringVar(&codec, "codec", "lz4", "codec of a file written here: lz4, zstd or none (raw pixels: nothing to decode)")
+	flag.IntVar(&chunkSize, "chunk", 0, "chunk size in bytes of a file written here (0 = format.DefaultChunkSize)")
 	flag.Parse()
 	if *prof != "" {
 		f, err := os.Create(*prof)
@@ -80,8 +90,6 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 	fmt.Printf("file %s: %.1f MB; loader chunk cache %.1f MB (file / %.1f); %d CPUs, %d loader workers\n",
 		path, float64(size)/1e6, float64(cache)/1e6, float64(size)/float64(cache), runtime.NumCPU(), workers)
 
-	var seq float64
-
 	epoch := func(name string, readahead int, aug bool) (float64, error) {
 		if err := evict(path); err != nil {
 			return 0, err
@@ -115,27 +123,62 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 		}
 		sec := time.Since(t).Seconds()
 		rate := float64(size) / 1e6 / sec
-		fmt.Printf("%s: %.0f MB/s of the file (%.0f images/s), %.1f%% of the sequential read\n",
-			name, rate, float64(imgs)/sec, 100*rate/seq)
+		fmt.Printf("%s: %.0f MB/s of the file (%.0f images/s)\n", name, rate, float64(imgs)/sec)
 		return rate, nil
 	}
-	for r := 0; r < rounds; r++ {
-		fmt.Printf("round %d\n", r+1)
+	seqRate := func(name string) (float64, error) {
 		if err := evict(path); err != nil {
-			return err
+			return 0, err
 		}
 		t0 := time.Now()
 		if err := seqRead(path); err != nil {
-			return err
+			return 0, err
 		}
-		seq = float64(size) / 1e6 / time.Since(t0).Seconds()
-		fmt.Printf("sequential read, cold: %.0f MB/s\n", seq)
-		if _, err := epoch("quasi-random epoch, cold, readahead", 0, false); err != nil {
-			return err
+		r := float64(size) / 1e6 / time.Since(t0).Seconds()
+		fmt.Printf("%s: %.0f MB/s\n", name, r)
+		return r, nil
+	}
+	if _, err := seqRate("untimed warm-up read (the host's cache)"); err != nil {
+		return err
+	}
+	// Sequential reads and loader epochs alternate (seq, loader with
+	// readahead, seq, loader without, seq, ...), and each epoch is compared
+	// with the two reads on either side of it: on a shared virtual disk the
+	// storage's speed changes within a minute (up to 5× here), and only a
+	// neighbour measures what the epoch met.
+	prev, err := seqRate("sequential read, cold")
+	if err != nil {
+		return err
+	}
+	var withRA, withoutRA []float64
+	for r := 0; r < rounds; r++ {
+		for _, readahead := range []int{0, -1} {
+			name := "quasi-random epoch, cold, readahead"
+			if readahead < 0 {
+				name = "quasi-random epoch, cold, no readahead"
+			}
+			rate, err := epoch(name, readahead, false)
+			if err != nil {
+				return err
+			}
+			next, err := seqRate("sequential read, cold")
+			if err != nil {
+				return err
+			}
+			ratio := 2 * rate / (prev + next)
+			fmt.Printf("round %d: %.1f%% of the mean of the reads around it (%.0f, %.0f MB/s)\n", r+1, 100*ratio, prev, next)
+			if readahead < 0 {
+				withoutRA = append(withoutRA, ratio)
+			} else {
+				withRA = append(withRA, ratio)
+			}
+			prev = next
 		}
-		if _, err := epoch("quasi-random epoch, cold, no readahead", -1, false); err != nil {
-			return err
-		}
+	}
+	if rounds > 0 {
+		fmt.Printf("loader against the sequential reads around it, %d rounds: with readahead median %.1f%% (min %.1f%%, max %.1f%%); without readahead median %.1f%% (min %.1f%%, max %.1f%%)\n",
+			rounds, 100*median(withRA), 100*slices.Min(withRA), 100*slices.Max(withRA),
+			100*median(withoutRA), 100*slices.Min(withoutRA), 100*slices.Max(withoutRA))
 	}
 	if !skipAug {
 		if _, err := epoch("quasi-random epoch, cold, readahead, two augmented float views", 0, true); err != nil {
@@ -145,14 +188,27 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 	return nil
 }
 
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 // write packs n smooth synthetic 32×32 images (lz4 compresses them about
 // as much as natural images).
-// codec is the -codec flag: the codec of a file this program writes.
-var codec string
+// codec and chunkSize are the -codec and -chunk flags: how a file this
+// program writes is stored.
+var (
+	codec     string
+	chunkSize int
+)
 
 func write(path string, n int) error {
 	w, err := format.Create(path, format.Schema{Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
-		&format.WriterOptions{Codec: codec})
+		&format.WriterOptions{Codec: codec, ChunkSize: chunkSize})
 	if err != nil {
 		return err
 	}
