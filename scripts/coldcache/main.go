@@ -17,7 +17,11 @@
 //     path, not augmentation, is what is measured;
 //  3. reads the file sequentially;
 //  4. runs the same epoch without readahead;
-//  5. reads the file sequentially.
+//  5. reads the file sequentially;
+//  6. reads every chunk whole in a shuffled order, 8 at a time, doing
+//     nothing with the bytes: the storage's rate for the loader's access
+//     pattern;
+//  7. reads the file sequentially.
 //
 // Each epoch's rate is given as a percentage of the mean of the two
 // sequential reads around it, and the rounds' median at the end. After the
@@ -33,10 +37,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -55,6 +61,7 @@ func main() {
 	rounds := flag.Int("rounds", 1, "repeat the measurements (sequential read, then the epochs) this many times")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the loader epochs")
 	flag.StringVar(&codec, "codec", "lz4", "codec of a file written here: lz4, zstd or none (raw pixels: nothing to decode)")
+	flag.IntVar(&readaheadBytes, "readahead", 0, "loader readahead in stored bytes for the readahead epochs (0 = loader.DefaultReadahead)")
 	flag.IntVar(&chunkSize, "chunk", 0, "chunk size in bytes of a file written here (0 = format.DefaultChunkSize)")
 	flag.Parse()
 	if *prof != "" {
@@ -150,9 +157,22 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 	if err != nil {
 		return err
 	}
-	var withRA, withoutRA []float64
+	var withRA, withoutRA, randRatio, vsRand []float64
 	for r := 0; r < rounds; r++ {
-		for _, readahead := range []int{0, -1} {
+		// The storage's own rate for the loader's access pattern: every
+		// chunk read whole, in a shuffled order, 8 reads at a time, nothing
+		// done with the bytes.
+		rr, err := randomChunks(path, int64(r))
+		if err != nil {
+			return err
+		}
+		next, err := seqRate("sequential read, cold")
+		if err != nil {
+			return err
+		}
+		randRatio = append(randRatio, 2*rr/(prev+next))
+		prev = next
+		for _, readahead := range []int{readaheadBytes, -1} {
 			name := "quasi-random epoch, cold, readahead"
 			if readahead < 0 {
 				name = "quasi-random epoch, cold, no readahead"
@@ -171,11 +191,16 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 				withoutRA = append(withoutRA, ratio)
 			} else {
 				withRA = append(withRA, ratio)
+				vsRand = append(vsRand, rate/rr)
 			}
 			prev = next
 		}
 	}
 	if rounds > 0 {
+		fmt.Printf("the chunks read whole in a shuffled order (no loader), against the sequential reads around them: median %.1f%% (min %.1f%%, max %.1f%%)\n",
+			100*median(randRatio), 100*slices.Min(randRatio), 100*slices.Max(randRatio))
+		fmt.Printf("loader with readahead against the shuffled whole-chunk read of its round: median %.1f%% (min %.1f%%, max %.1f%%)\n",
+			100*median(vsRand), 100*slices.Min(vsRand), 100*slices.Max(vsRand))
 		fmt.Printf("loader against the sequential reads around it, %d rounds: with readahead median %.1f%% (min %.1f%%, max %.1f%%); without readahead median %.1f%% (min %.1f%%, max %.1f%%)\n",
 			rounds, 100*median(withRA), 100*slices.Min(withRA), 100*slices.Max(withRA),
 			100*median(withoutRA), 100*slices.Min(withoutRA), 100*slices.Max(withoutRA))
@@ -186,6 +211,60 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 		}
 	}
 	return nil
+}
+
+// randomChunks reads every chunk of the file at path whole, in a shuffled
+// order, with 8 concurrent preads (the loader's readahead concurrency), and
+// returns the rate in MB/s of the file: what the storage gives the loader's
+// access pattern before the loader does any work.
+func randomChunks(path string, seed int64) (float64, error) {
+	r, err := format.Open(path, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	if err := evict(path); err != nil {
+		return 0, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	order := rand.New(rand.NewPCG(uint64(seed), 7)).Perm(r.NumChunks())
+	t := time.Now()
+	jobs := make(chan int)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for c := range jobs {
+				ci := r.Chunk(c)
+				if cap(buf) < ci.Stored {
+					buf = make([]byte, ci.Stored)
+				}
+				if _, err := f.ReadAt(buf[:ci.Stored], ci.Offset); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for _, c := range order {
+		jobs <- c
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	rate := float64(r.Size()) / 1e6 / time.Since(t).Seconds()
+	fmt.Printf("chunks read whole in a shuffled order, cold: %.0f MB/s\n", rate)
+	return rate, nil
 }
 
 func median(v []float64) float64 {
@@ -204,6 +283,8 @@ func median(v []float64) float64 {
 var (
 	codec     string
 	chunkSize int
+	// readaheadBytes is the -readahead flag.
+	readaheadBytes int
 )
 
 func write(path string, n int) error {
