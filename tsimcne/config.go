@@ -23,6 +23,7 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/engine"
+	"github.com/tsimcne/tsimcne-go/loader"
 )
 
 // Config is a run's configuration. The zero value means the reference's
@@ -71,6 +72,34 @@ type Config struct {
 	// CheckpointEvery writes a checkpoint every that many epochs (besides
 	// the end of each stage); 0 = only at stage ends.
 	CheckpointEvery int `json:"checkpoint_every"`
+	// Order is how every epoch visits the images: OrderShuffle (the empty
+	// value) or OrderQuasiRandom, for packs larger than memory or than the
+	// reader's chunk cache, where a uniform shuffle reads and decompresses
+	// a whole chunk for almost every image.
+	Order string `json:"order,omitempty"`
+	// Window is the quasi-random window in chunks; 0 = loader.DefaultWindow.
+	Window int `json:"window,omitempty"`
+}
+
+// The visiting orders of Config.Order.
+const (
+	// OrderShuffle visits a fresh uniform permutation of the images every
+	// epoch (the reference's order).
+	OrderShuffle = "shuffle"
+	// OrderQuasiRandom shuffles the chunks of a packed file and draws the
+	// images uniformly from a sliding window of Window chunks, so that each
+	// chunk is read and decompressed about once per epoch
+	// (loader.QuasiRandom). A pack written in class order then gives
+	// batches of few classes: pack it with --shuffle.
+	OrderQuasiRandom = "quasi-random"
+)
+
+// loaderOrder returns the loader's mode for c.Order (validated).
+func (c *Config) loaderOrder() loader.Mode {
+	if c.Order == OrderQuasiRandom {
+		return loader.QuasiRandom
+	}
+	return loader.Shuffle
 }
 
 // Defaults returns c with every unset field at the reference's default.
@@ -158,6 +187,18 @@ func (c *Config) validate() error {
 	}
 	if c.ImageSize < 0 || c.TrainSubset < 0 || c.CheckpointEvery < 0 || c.Workers < 0 || c.Threads < 0 {
 		return errors.New("image size, train subset, checkpoint interval, workers and threads must not be negative")
+	}
+	switch c.Order {
+	case "", OrderShuffle:
+		if c.Window != 0 {
+			return fmt.Errorf("window %d: the window belongs to the %s order", c.Window, OrderQuasiRandom)
+		}
+	case OrderQuasiRandom:
+	default:
+		return fmt.Errorf("order %q: want %s or %s", c.Order, OrderShuffle, OrderQuasiRandom)
+	}
+	if c.Window < 0 {
+		return fmt.Errorf("window %d: want a positive number of chunks (0 = %d)", c.Window, loader.DefaultWindow)
 	}
 	if c.Augment != nil {
 		if err := c.Augment.Validate(); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/engine"
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
+	"github.com/tsimcne/tsimcne-go/format"
 	"github.com/tsimcne/tsimcne-go/internal/atomicfile"
 	"github.com/tsimcne/tsimcne-go/internal/cli"
 	"github.com/tsimcne/tsimcne-go/internal/mpi"
@@ -38,8 +39,9 @@ func main() { cli.Main("train", newRoot()) }
 
 type flags struct {
 	out, epochs, lr, warmup, backbone, metric, device string
+	order                                             string
 	batch, outDim, pretrainDim, workers, threads      int
-	imageSize, subset, every                          int
+	imageSize, subset, every, window                  int
 	seed                                              uint64
 	resume, quiet, changeEpochs, localBN              bool
 	budget                                            time.Duration
@@ -96,6 +98,8 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	fl.StringVar(&f.device, "device", fmt.Sprint(def.Device), "auto, cpu or cuda")
 	fl.IntVar(&f.imageSize, "image-size", 0, "side of the square views (default: the data's)")
 	fl.IntVar(&f.subset, "train-subset", 0, "train on this many images drawn by the seed (0 = all)")
+	fl.StringVar(&f.order, "order", orderAuto, "visiting order: shuffle, quasi-random (chunks shuffled, images drawn from a window of chunks: for packs larger than memory), or auto (quasi-random when the decompressed images exceed the reader's chunk cache)")
+	fl.IntVar(&f.window, "window", 0, fmt.Sprintf("quasi-random window in chunks (default %d)", loader.DefaultWindow))
 	fl.IntVar(&f.every, "checkpoint-every", 10, "checkpoint every N epochs (stage ends always)")
 	fl.Float64Var(&f.scaleMin, "crop-scale-min", defAug.ScaleMin, "smallest crop area fraction of the random resized crop")
 	fl.Float64Var(&f.flipP, "flip-p", defAug.FlipP, "probability of a horizontal flip (0 for data where mirror images differ, such as digits)")
@@ -146,6 +150,23 @@ func configFrom(cmd *cobra.Command, f *flags) (tsimcne.Config, error) {
 		BatchSize: f.batch, OutDim: f.outDim, PretrainOutDim: f.pretrainDim, Metric: engine.Metric(f.metric),
 		Backbone: f.backbone, Seed: f.seed, Workers: f.workers, Threads: f.threads, Device: engine.Device(f.device),
 		ImageSize: f.imageSize, TrainSubset: f.subset, CheckpointEvery: f.every,
+		Window: f.window,
+	}
+	switch f.order {
+	case orderAuto: // resolved once the data is open (resolveOrder)
+		if f.window > 0 { // a window asks for the quasi-random order
+			c.Order = tsimcne.OrderQuasiRandom
+		}
+	case tsimcne.OrderShuffle, tsimcne.OrderQuasiRandom:
+		c.Order = f.order
+	default:
+		return c, fmt.Errorf("--order %q: want auto, %s or %s", f.order, tsimcne.OrderShuffle, tsimcne.OrderQuasiRandom)
+	}
+	if f.window < 0 {
+		return c, fmt.Errorf("--window %d: want a positive number of chunks", f.window)
+	}
+	if f.window > 0 && f.order == tsimcne.OrderShuffle {
+		return c, fmt.Errorf("--window %d: the window belongs to --order %s", f.window, tsimcne.OrderQuasiRandom)
 	}
 	for _, v := range []struct {
 		name     string
@@ -189,6 +210,33 @@ func configFrom(cmd *cobra.Command, f *flags) (tsimcne.Config, error) {
 	}
 	c = c.Defaults()
 	return c, c.Validate()
+}
+
+// orderAuto is --order's default: resolveOrder chooses.
+const orderAuto = "auto"
+
+// resolveOrder chooses the visiting order for --order auto: quasi-random
+// when the pack's images, decompressed, exceed the reader's chunk cache
+// (cache bytes; tsimcne.OpenPacked's reader has format.DefaultCacheBytes), so
+// that a uniform shuffle would read and decompress a whole chunk for
+// almost every image (with lz4 chunks of 128 KiB and 32×32 images, about
+// 40 times the data); shuffle otherwise, and always for a --train-subset
+// (not stored in chunks). It says what it chose, and warns when the pack
+// is in class order.
+func resolveOrder(r *format.Reader, cfg *tsimcne.Config, cache int64, logf func(string, ...any)) string {
+	var raw int64
+	for c := range r.NumChunks() {
+		raw += int64(r.Chunk(c).Raw)
+	}
+	if raw <= cache || cfg.TrainSubset > 0 {
+		return tsimcne.OrderShuffle
+	}
+	logf("order: quasi-random, window %d chunks (the images take %.1f MB decompressed, more than the %.1f MB chunk cache; --order shuffle to change)",
+		loader.DefaultWindow, float64(raw)/1e6, float64(cache)/1e6)
+	if !r.Schema().Shuffled {
+		logf("warning: %s is stored in dataset order, not shuffled: if that is class order, every batch draws from few classes; repack with pack --shuffle", r.Path())
+	}
+	return tsimcne.OrderQuasiRandom
 }
 
 // outputs are the files train writes in the run directory besides the
@@ -265,6 +313,9 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 		return err
 	}
 	defer ds.Close()
+	if cfg.Order == "" && !f.resume {
+		cfg.Order = resolveOrder(ds.Reader(), &cfg, format.DefaultCacheBytes, logf)
+	}
 	if ds.Reader().Schema().Image.Encoded {
 		// The two decoders differ by a few levels; say which one runs.
 		logf("JPEG decoder: %s", loader.JPEGDecoder(loader.Options{}))
@@ -463,6 +514,18 @@ var resumeChecked = []struct {
 	{"flip-p", func(c tsimcne.Config, _ int) string { return fmt.Sprint(augmentOf(c).FlipP) }},
 	{"checkpoint-every", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.CheckpointEvery) }},
 	{"epochs", func(c tsimcne.Config, _ int) string { return fmt.Sprint(c.Epochs) }},
+	{"order", func(c tsimcne.Config, _ int) string {
+		if c.Order == "" {
+			return tsimcne.OrderShuffle
+		}
+		return c.Order
+	}},
+	{"window", func(c tsimcne.Config, _ int) string {
+		if c.Window == 0 && c.Order == tsimcne.OrderQuasiRandom {
+			return strconv.Itoa(loader.DefaultWindow)
+		}
+		return strconv.Itoa(c.Window)
+	}},
 }
 
 func augmentOf(c tsimcne.Config) augment.Config {
@@ -483,7 +546,7 @@ func checkResumeFlags(cmd *cobra.Command, f *flags, given tsimcne.Config, m *tsi
 	}
 	var conflicts []string
 	for _, r := range resumeChecked {
-		if !cmd.Flags().Changed(r.flag) {
+		if !cmd.Flags().Changed(r.flag) || (r.flag == "order" && f.order == orderAuto) {
 			continue
 		}
 		g, h := r.val(given, 0), r.val(have, size)

@@ -387,3 +387,78 @@ func TestTimeBudget(t *testing.T) {
 		t.Errorf("--time with --resume: %v\n%s", err, out)
 	}
 }
+
+// TestQuasiRandomOrder trains with --order quasi-random: config.json
+// records the order and window, the same seed gives the same checkpoint bit
+// for bit, the order really changes the run (its checkpoint differs from
+// the shuffle run's), and a run killed mid-epoch refuses a resume that asks
+// for another order (naming the flag) and resumes to the uninterrupted
+// run's weights.
+func TestQuasiRandomOrder(t *testing.T) {
+	data := smallData(t)
+	dir := t.TempDir()
+	qr := func(name string) []string {
+		return append(trainArgs(data, filepath.Join(dir, name)), "--order", "quasi-random", "--window", "3", "--batch", "10")
+	}
+	mustBin(t, "train", qr("a")...)
+	mustBin(t, "train", qr("b")...)
+	mustBin(t, "train", append(trainArgs(data, filepath.Join(dir, "shuffle")), "--batch", "10")...)
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name, "stage3.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if !bytes.Equal(read("a"), read("b")) {
+		t.Fatal("two quasi-random runs of the same seed differ")
+	}
+	if bytes.Equal(read("a"), read("shuffle")) {
+		t.Fatal("the quasi-random run equals the shuffle run: the order was not used")
+	}
+	var cfg struct {
+		Config struct {
+			Order  string `json:"order"`
+			Window int    `json:"window"`
+		} `json:"config"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "a", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.Order != "quasi-random" || cfg.Config.Window != 3 {
+		t.Errorf("config.json records order %q window %d, want quasi-random 3:\n%s", cfg.Config.Order, cfg.Config.Window, b)
+	}
+	// Killed mid-epoch and resumed: the uninterrupted run's weights.
+	run := filepath.Join(dir, "killed")
+	cmd := exec.Command(filepath.Join(bins, "train"), qr("killed")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
+		if strings.Count(string(b), "\n") >= 3 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(150 * time.Millisecond)
+	cmd.Process.Kill()
+	if cmd.Wait() == nil {
+		t.Fatal("training finished before it could be killed")
+	}
+	out, err := runBin(t, "train", "--resume", "-o", run, data, "--order", "shuffle")
+	if err == nil || !strings.Contains(out, "--order shuffle (the run has quasi-random)") {
+		t.Errorf("resume with another order: %v\n%s", err, out)
+	}
+	if out, err := runBin(t, "train", "--resume", "-o", run, data); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if !bytes.Equal(read("killed"), read("a")) {
+		t.Fatal("the resumed quasi-random run's final checkpoint differs from the uninterrupted run's")
+	}
+}
