@@ -12,20 +12,18 @@
 // file from the page cache with posix_fadvise(DONTNEED):
 //
 //  1. reads the file sequentially (4 MiB reads, FADV_SEQUENTIAL): the disk's rate;
-//  2. runs one QuasiRandom epoch of the loader with readahead (the default),
-//     views = the whole image (NoAugment, uint8 crops), so the loader's I/O
-//     path, not augmentation, is what is measured;
-//  3. reads the file sequentially;
-//  4. runs the same epoch without readahead;
-//  5. reads the file sequentially;
-//  6. reads every chunk whole in a shuffled order, 8 at a time, doing
-//     nothing with the bytes: the storage's rate for the loader's access
-//     pattern;
-//  7. reads the file sequentially.
+//  2. in an order shuffled per round, each followed by a sequential read:
+//     one QuasiRandom epoch of the loader with readahead (the default),
+//     views = the whole image (NoAugment, uint8 crops), so that the
+//     loader's I/O path, not augmentation, is measured; the same epoch
+//     without readahead; every chunk read whole in a shuffled order, 8 at
+//     a time, nothing done with the bytes (the storage's rate for the
+//     loader's access pattern).
 //
-// Each epoch's rate is given as a percentage of the mean of the two
-// sequential reads around it, and the rounds' median at the end. After the
-// rounds, a normal two-view augmented epoch with readahead, for context.
+// Each rate is given as a percentage of the mean of the two sequential
+// reads around it; at the end, the medians of every kind of measurement
+// and their ratios. After the rounds, a normal two-view augmented epoch
+// with readahead, for context.
 //
 // The loader's chunk cache is -cache bytes (default: an eighth of the file).
 package main
@@ -157,27 +155,37 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 	if err != nil {
 		return err
 	}
-	var withRA, withoutRA, randRatio, vsRand []float64
+	// Each round runs three measurements in a shuffled order (seeded by the
+	// round), a sequential read after each: the host's cache keeps some
+	// memory of the previous read (a sequential read right after a loader
+	// epoch with readahead ran at 3 GB/s, one after an epoch without at
+	// 0.8 GB/s, round after round), and a fixed order would turn that into
+	// a bias of the ratios.
+	const (
+		opRandom = iota
+		opReadahead
+		opNoReadahead
+	)
+	var withRA, withoutRA, randRatio, seqAll, raAll, randAll []float64
 	for r := 0; r < rounds; r++ {
-		// The storage's own rate for the loader's access pattern: every
-		// chunk read whole, in a shuffled order, 8 reads at a time, nothing
-		// done with the bytes.
-		rr, err := randomChunks(path, int64(r))
-		if err != nil {
-			return err
-		}
-		next, err := seqRate("sequential read, cold")
-		if err != nil {
-			return err
-		}
-		randRatio = append(randRatio, 2*rr/(prev+next))
-		prev = next
-		for _, readahead := range []int{readaheadBytes, -1} {
-			name := "quasi-random epoch, cold, readahead"
-			if readahead < 0 {
-				name = "quasi-random epoch, cold, no readahead"
+		ops := []int{opRandom, opReadahead, opNoReadahead}
+		rand.New(rand.NewPCG(uint64(r), 11)).Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
+		for _, op := range ops {
+			var rate float64
+			var err error
+			switch op {
+			case opRandom:
+				// The storage's own rate for the loader's access pattern:
+				// every chunk read whole, in a shuffled order, 8 reads at
+				// a time, nothing done with the bytes.
+				rate, err = randomChunks(path, int64(r))
+				randAll = append(randAll, rate)
+			case opReadahead:
+				rate, err = epoch("quasi-random epoch, cold, readahead", readaheadBytes, false)
+				raAll = append(raAll, rate)
+			case opNoReadahead:
+				rate, err = epoch("quasi-random epoch, cold, no readahead", -1, false)
 			}
-			rate, err := epoch(name, readahead, false)
 			if err != nil {
 				return err
 			}
@@ -185,22 +193,28 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 			if err != nil {
 				return err
 			}
+			seqAll = append(seqAll, next)
 			ratio := 2 * rate / (prev + next)
 			fmt.Printf("round %d: %.1f%% of the mean of the reads around it (%.0f, %.0f MB/s)\n", r+1, 100*ratio, prev, next)
-			if readahead < 0 {
-				withoutRA = append(withoutRA, ratio)
-			} else {
+			switch op {
+			case opRandom:
+				randRatio = append(randRatio, ratio)
+			case opReadahead:
 				withRA = append(withRA, ratio)
-				vsRand = append(vsRand, rate/rr)
+			case opNoReadahead:
+				withoutRA = append(withoutRA, ratio)
 			}
 			prev = next
 		}
 	}
 	if rounds > 0 {
+		fmt.Printf("medians of %d rounds: sequential read %.0f MB/s (%.0f–%.0f), shuffled whole chunks %.0f MB/s (%.0f–%.0f), loader with readahead %.0f MB/s (%.0f–%.0f)\n",
+			rounds, median(seqAll), slices.Min(seqAll), slices.Max(seqAll), median(randAll), slices.Min(randAll), slices.Max(randAll),
+			median(raAll), slices.Min(raAll), slices.Max(raAll))
+		fmt.Printf("loader with readahead against the medians: %.1f%% of the sequential read, %.1f%% of the shuffled whole-chunk read\n",
+			100*median(raAll)/median(seqAll), 100*median(raAll)/median(randAll))
 		fmt.Printf("the chunks read whole in a shuffled order (no loader), against the sequential reads around them: median %.1f%% (min %.1f%%, max %.1f%%)\n",
 			100*median(randRatio), 100*slices.Min(randRatio), 100*slices.Max(randRatio))
-		fmt.Printf("loader with readahead against the shuffled whole-chunk read of its round: median %.1f%% (min %.1f%%, max %.1f%%)\n",
-			100*median(vsRand), 100*slices.Min(vsRand), 100*slices.Max(vsRand))
 		fmt.Printf("loader against the sequential reads around it, %d rounds: with readahead median %.1f%% (min %.1f%%, max %.1f%%); without readahead median %.1f%% (min %.1f%%, max %.1f%%)\n",
 			rounds, 100*median(withRA), 100*slices.Min(withRA), 100*slices.Max(withRA),
 			100*median(withoutRA), 100*slices.Min(withoutRA), 100*slices.Max(withoutRA))
