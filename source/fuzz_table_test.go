@@ -37,6 +37,11 @@ func tinyPNGs(n int) [][]byte {
 	return out
 }
 
+// hfImageType is Hugging Face's Image feature as Arrow stores it.
+var hfImageType = arrow.StructOf(
+	arrow.Field{Name: "bytes", Type: arrow.BinaryTypes.Binary, Nullable: true},
+	arrow.Field{Name: "path", Type: arrow.BinaryTypes.String, Nullable: true})
+
 // tableSeedRecords returns the two table layouts the fuzzers start from:
 // the Hugging Face one (image struct {bytes, path}, ClassLabel names in the
 // schema's "huggingface" metadata) and a plain binary image column with
@@ -49,11 +54,8 @@ func tableSeedRecords(n int) []arrow.RecordBatch {
 		"image": map[string]any{"_type": "Image"},
 		"label": map[string]any{"_type": "ClassLabel", "names": []string{"cat", "dog", "emu"}},
 	}}})
-	imgType := arrow.StructOf(
-		arrow.Field{Name: "bytes", Type: arrow.BinaryTypes.Binary, Nullable: true},
-		arrow.Field{Name: "path", Type: arrow.BinaryTypes.String, Nullable: true})
 	hfSchema := arrow.NewSchema([]arrow.Field{
-		{Name: "image", Type: imgType, Nullable: true},
+		{Name: "image", Type: hfImageType, Nullable: true},
 		{Name: "label", Type: arrow.PrimitiveTypes.Int64},
 	}, func() *arrow.Metadata {
 		m := arrow.NewMetadata([]string{hfMetaKey}, []string{string(hfMeta)})

@@ -201,11 +201,8 @@ func TestParquetImageLeafHostile(t *testing.T) {
 // other rows load, across row groups.
 func TestParquetImageLeafNulls(t *testing.T) {
 	imgs := tinyPNGs(5)
-	imgType := arrow.StructOf(
-		arrow.Field{Name: "bytes", Type: arrow.BinaryTypes.Binary, Nullable: true},
-		arrow.Field{Name: "path", Type: arrow.BinaryTypes.String, Nullable: true})
 	sc := arrow.NewSchema([]arrow.Field{
-		{Name: "image", Type: imgType, Nullable: true},
+		{Name: "image", Type: hfImageType, Nullable: true},
 		{Name: "label", Type: arrow.PrimitiveTypes.Int64},
 	}, nil)
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)

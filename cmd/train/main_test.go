@@ -180,15 +180,7 @@ func testResume(t *testing.T, sig syscall.Signal) {
 		}
 		// Wait for the second epoch's checkpoint, then kill somewhere inside
 		// the next epoch.
-		deadline := time.Now().Add(2 * time.Minute)
-		for time.Now().Before(deadline) {
-			b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
-			if strings.Count(string(b), "\n") >= 3 {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		time.Sleep(150 * time.Millisecond)
+		waitInThirdEpoch(run)
 		cmd.Process.Signal(sig)
 		err := cmd.Wait()
 		if err == nil {
@@ -219,6 +211,22 @@ func testResume(t *testing.T, sig syscall.Signal) {
 	if n := strings.Count(string(b), "\n"); n != 8 {
 		t.Fatalf("metrics.csv of the resumed run has %d lines, want 8:\n%s", n, b)
 	}
+}
+
+// waitInThirdEpoch returns once the run in directory run has logged its
+// second epoch (metrics.csv: a header and two rows), plus 150 ms: a kill
+// then lands inside the third epoch of a trainArgs run with batch 10 (30
+// steps per epoch). It gives up after two minutes; the caller finds out.
+func waitInThirdEpoch(run string) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
+		if strings.Count(string(b), "\n") >= 3 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(150 * time.Millisecond)
 }
 
 func TestBadArguments(t *testing.T) {
@@ -438,15 +446,7 @@ func TestQuasiRandomOrder(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
-		if strings.Count(string(b), "\n") >= 3 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(150 * time.Millisecond)
+	waitInThirdEpoch(run)
 	cmd.Process.Kill()
 	if cmd.Wait() == nil {
 		t.Fatal("training finished before it could be killed")

@@ -190,15 +190,7 @@ func TestMPIKillRankAndResume(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
-		if strings.Count(string(b), "\n") >= 3 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(150 * time.Millisecond)
+	waitInThirdEpoch(run)
 	pids := rankPIDs(cmd.Process.Pid)
 	if len(pids) != 2 {
 		cmd.Process.Kill()
