@@ -194,6 +194,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("window %d: the window belongs to the %s order", c.Window, OrderQuasiRandom)
 		}
 	case OrderQuasiRandom:
+		if c.TrainSubset > 0 {
+			return fmt.Errorf("order %s with a train subset: the subset's images are drawn from every chunk, so there are no chunks to visit; use the %s order", OrderQuasiRandom, OrderShuffle)
+		}
 	default:
 		return fmt.Errorf("order %q: want %s or %s", c.Order, OrderShuffle, OrderQuasiRandom)
 	}
