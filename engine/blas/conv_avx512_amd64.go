@@ -4,9 +4,7 @@ package blas
 
 import "unsafe"
 
-//go:generate go run gen_conv_avx512.go
-
-// The tile kernels of conv_avx512_amd64.s (see gen_conv_avx512.go). All
+// The tile kernels of conv_avx512_amd64.s (written by gen_avx512.go). All
 // strides are in bytes.
 
 //go:noescape
