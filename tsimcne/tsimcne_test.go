@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tsimcne/tsimcne-go/engine/safetensors"
-	"github.com/tsimcne/tsimcne-go/loader"
+	"github.com/tsimcne/tsimcne-go/loader/loadertest"
 )
 
 func TestDefaultsAreTheReference(t *testing.T) {
@@ -64,24 +63,8 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// blobs is a tiny dataset: n 8×8 RGB images of 4 classes, each class a
-// colour, with noise.
-func blobs(n int) *loader.MemorySource {
-	rng := rand.New(rand.NewPCG(1, 2))
-	colours := [4][3]int{{220, 30, 30}, {30, 220, 30}, {30, 30, 220}, {220, 220, 30}}
-	src := &loader.MemorySource{}
-	for i := range n {
-		l := i % 4
-		px := make([]byte, 8*8*3)
-		for p := range 64 {
-			for c := range 3 {
-				px[p*3+c] = byte(max(0, min(255, colours[l][c]+rng.IntN(40)-20)))
-			}
-		}
-		src.Samples = append(src.Samples, loader.Sample{Label: int32(l), Height: 8, Width: 8, Channels: 3, Data: px})
-	}
-	return src
-}
+// blobs is loadertest.Blobs.
+var blobs = loadertest.Blobs
 
 func smallConfig() Config {
 	return Config{Epochs: []int{2, 1, 1}, BatchSize: 16, Backbone: "resnet_w4_b1111_h16", PretrainOutDim: 8,

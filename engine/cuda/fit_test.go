@@ -10,14 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tsimcne/tsimcne-go/engine/cuda"
-	"github.com/tsimcne/tsimcne-go/loader"
+	"github.com/tsimcne/tsimcne-go/loader/loadertest"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
 
@@ -33,23 +32,8 @@ func needCUDA(t *testing.T) {
 	}
 }
 
-// blobs makes n 8×8 images of four noisy colours, labelled by colour.
-func blobs(n int) *loader.MemorySource {
-	rng := rand.New(rand.NewPCG(1, 2))
-	colours := [4][3]int{{220, 30, 30}, {30, 220, 30}, {30, 30, 220}, {220, 220, 30}}
-	src := &loader.MemorySource{}
-	for i := range n {
-		l := i % 4
-		px := make([]byte, 8*8*3)
-		for p := range 64 {
-			for c := range 3 {
-				px[p*3+c] = byte(max(0, min(255, colours[l][c]+rng.IntN(40)-20)))
-			}
-		}
-		src.Samples = append(src.Samples, loader.Sample{Label: int32(l), Height: 8, Width: 8, Channels: 3, Data: px})
-	}
-	return src
-}
+// blobs is loadertest.Blobs.
+var blobs = loadertest.Blobs
 
 // TestCUDAPipelineFitResume trains through the GPU data pipeline (loader
 // Source8 → device augmentation → ForwardBuf → device loss, the loss read
