@@ -177,22 +177,21 @@ func convKernel(p func(string, ...any), r, nb int) {
 			p("\tVFMADD231PS Z%d, Z%d, Z%d", bc, 28+v, i*nb+v)
 		}
 	}
-	for i := 0; i < nbase; i++ {
-		p("\tADDQ R8, %s", bases[i])
+	advance := func(by string) { // every row base register by the register by
+		for _, b := range bases[:nbase] {
+			p("\tADDQ %s, %s", by, b)
+		}
 	}
+	advance("R8")
 	p("\tADDQ BX, DI")
 	p("\tDECQ CX")
 	p("\tJNZ inner")
 	p("\tMOVQ d2+40(FP), SI")
-	for i := 0; i < nbase; i++ {
-		p("\tADDQ SI, %s", bases[i])
-	}
+	advance("SI")
 	p("\tDECQ AX")
 	p("\tJNZ middle")
 	p("\tMOVQ d3+56(FP), SI")
-	for i := 0; i < nbase; i++ {
-		p("\tADDQ SI, %s", bases[i])
-	}
+	advance("SI")
 	p("\tDECQ DX")
 	p("\tJNZ outer")
 	p("\tMOVQ c+80(FP), DX")
