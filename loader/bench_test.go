@@ -109,7 +109,12 @@ func benchFile(b *testing.B, n, h, w int, encoded, compressible bool) string {
 
 // benchTwoView measures batches of 512 two-view pairs from src.
 func benchTwoView(b *testing.B, src Source, cfg augment.Config) {
-	l, err := New(src, Options{BatchSize: 512, Seed: 1, Augment: cfg, GoJPEG: benchGoJPEG})
+	benchTwoViewOrder(b, src, cfg, Shuffle)
+}
+
+// benchTwoViewOrder is benchTwoView in the given visiting order.
+func benchTwoViewOrder(b *testing.B, src Source, cfg augment.Config, order Mode) {
+	l, err := New(src, Options{BatchSize: 512, Seed: 1, Augment: cfg, GoJPEG: benchGoJPEG, Order: order})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -197,6 +202,27 @@ func BenchmarkTwoViewCIFARLZ4(b *testing.B) {
 		b.Fatal("benchmark file is not compressed")
 	}
 	benchTwoView(b, FromReader(r), augment.DefaultConfig(32, 32))
+}
+
+// BenchmarkTwoViewCIFARLZ4SmallCache is BenchmarkTwoViewCIFARLZ4 with a
+// chunk cache of an eighth of the decompressed images, as for a pack larger
+// than the cache (train's --order auto then chooses quasi-random), in both
+// orders: a uniform shuffle decompresses a 128 KiB chunk for almost every
+// image; the quasi-random order each chunk about once per epoch.
+func BenchmarkTwoViewCIFARLZ4SmallCache(b *testing.B) {
+	path := benchFile(b, 10240, 32, 32, false, true)
+	for _, order := range []Mode{Shuffle, QuasiRandom} {
+		b.Run(order.String(), func(b *testing.B) {
+			r, err := format.Open(path, &format.ReaderOptions{CacheBytes: 10240 * 32 * 32 * 3 / 8})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			benchTwoViewOrder(b, FromReader(r), augment.DefaultConfig(32, 32), order)
+			_, hits, misses := r.CacheStats()
+			b.ReportMetric(float64(misses)/float64(hits+misses), "chunk-misses/image")
+		})
+	}
 }
 
 // BenchmarkTwoViewCIFARMemory is BenchmarkTwoViewCIFAR from memory (no file).
