@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -101,28 +102,71 @@ func TestOrderFlags(t *testing.T) {
 	}
 }
 
-// TestResolveOrder: --order auto trains quasi-random when the decompressed
-// images exceed the chunk cache (and says so, warning about a pack in
-// dataset order), shuffle when they fit or for a --train-subset.
-func TestResolveOrder(t *testing.T) {
-	data := smallData(t) // 300 images of 32×32×3: 921,600 bytes
-	r, err := format.Open(data, nil)
+// orderPack writes a pack of 300 smooth 32×32 images (lz4 compresses
+// them) with the given codec and returns it open.
+func orderPack(t *testing.T, codec string) *format.Reader {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), codec+".tscn")
+	w, err := format.Create(path, format.Schema{Classes: []string{"a", "b"}}, &format.WriterOptions{Codec: codec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	var logged []string
-	logf := func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }
-	if got := resolveOrder(r, &tsimcne.Config{}, 1<<20, logf); got != tsimcne.OrderShuffle || len(logged) != 0 {
-		t.Errorf("images within the cache: %q, logged %q; want shuffle, nothing logged", got, logged)
+	pix := make([]byte, 32*32*3)
+	for i := range 300 {
+		for k := range pix {
+			pix[k] = byte(k/96 + i)
+		}
+		if err := w.Add(&format.Sample{Index: i, Label: int32(i % 2), Label2: -1, Height: 32, Width: 32, Channels: 3, Data: pix}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := resolveOrder(r, &tsimcne.Config{TrainSubset: 100}, 1<<10, logf); got != tsimcne.OrderShuffle {
-		t.Errorf("a train subset: %q, want shuffle", got)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
-	if got := resolveOrder(r, &tsimcne.Config{}, 1<<10, logf); got != tsimcne.OrderQuasiRandom {
-		t.Errorf("images beyond the cache: %q, want quasi-random", got)
+	r, err := format.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(logged) != 2 || !strings.Contains(logged[0], "order: quasi-random") || !strings.Contains(logged[1], "pack --shuffle") {
-		t.Errorf("logged %q; want the choice and the warning about dataset order", logged)
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestResolveOrder: --order auto trains quasi-random when the compressed
+// chunks, decompressed, exceed the chunk cache, or when the file exceeds
+// half of the memory, and says why (warning about a pack in dataset
+// order); shuffle when neither holds, and for a --train-subset.
+func TestResolveOrder(t *testing.T) {
+	lz4, raw := orderPack(t, "lz4"), orderPack(t, "none") // 921,600 bytes of images each
+	if lz4.Chunk(0).Codec == format.CodecNone {
+		t.Fatal("the lz4 test pack is not compressed")
+	}
+	for _, c := range []struct {
+		name string
+		r    *format.Reader
+		cfg  tsimcne.Config
+		lim  orderLimits
+		want string
+		why  string
+	}{
+		{"lz4, fits the cache and memory", lz4, tsimcne.Config{}, orderLimits{1 << 20, 1 << 30}, tsimcne.OrderShuffle, ""},
+		{"lz4, beyond the cache", lz4, tsimcne.Config{}, orderLimits{1 << 10, 1 << 30}, tsimcne.OrderQuasiRandom, "chunk cache"},
+		{"lz4, beyond the cache, train subset", lz4, tsimcne.Config{TrainSubset: 100}, orderLimits{1 << 10, 1 << 30}, tsimcne.OrderShuffle, ""},
+		{"raw, beyond the cache: not read through it", raw, tsimcne.Config{}, orderLimits{1 << 10, 1 << 30}, tsimcne.OrderShuffle, ""},
+		{"raw, beyond half of the memory", raw, tsimcne.Config{}, orderLimits{1 << 10, 1 << 20}, tsimcne.OrderQuasiRandom, "of memory"},
+		{"raw, memory unknown", raw, tsimcne.Config{}, orderLimits{1 << 10, 0}, tsimcne.OrderShuffle, ""},
+	} {
+		var logged []string
+		logf := func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }
+		got := resolveOrder(c.r, &c.cfg, c.lim, logf)
+		if got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+		if c.why == "" && len(logged) != 0 {
+			t.Errorf("%s: logged %q", c.name, logged)
+		}
+		if c.why != "" && (len(logged) != 2 || !strings.Contains(logged[0], "order: quasi-random") ||
+			!strings.Contains(logged[0], c.why) || !strings.Contains(logged[1], "pack --shuffle")) {
+			t.Errorf("%s: logged %q; want the choice, why (%q), and the warning about dataset order", c.name, logged, c.why)
+		}
 	}
 }

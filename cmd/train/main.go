@@ -98,7 +98,7 @@ reproducible from --seed. Interrupt with Ctrl-C: a checkpoint is saved and
 	fl.StringVar(&f.device, "device", fmt.Sprint(def.Device), "auto, cpu or cuda")
 	fl.IntVar(&f.imageSize, "image-size", 0, "side of the square views (default: the data's)")
 	fl.IntVar(&f.subset, "train-subset", 0, "train on this many images drawn by the seed (0 = all)")
-	fl.StringVar(&f.order, "order", orderAuto, "visiting order: shuffle, quasi-random (chunks shuffled, images drawn from a window of chunks: for packs larger than memory), or auto (quasi-random when the decompressed images exceed the reader's chunk cache)")
+	fl.StringVar(&f.order, "order", orderAuto, "visiting order: shuffle, quasi-random (chunks shuffled, images drawn from a window of chunks: for packs larger than memory), or auto (quasi-random when the compressed chunks, decompressed, exceed the reader's chunk cache, or the file exceeds half of the memory)")
 	fl.IntVar(&f.window, "window", 0, fmt.Sprintf("quasi-random window in chunks (default %d)", loader.DefaultWindow))
 	fl.IntVar(&f.every, "checkpoint-every", 10, "checkpoint every N epochs (stage ends always)")
 	fl.Float64Var(&f.scaleMin, "crop-scale-min", defAug.ScaleMin, "smallest crop area fraction of the random resized crop")
@@ -215,24 +215,40 @@ func configFrom(cmd *cobra.Command, f *flags) (tsimcne.Config, error) {
 // orderAuto is --order's default: resolveOrder chooses.
 const orderAuto = "auto"
 
-// resolveOrder chooses the visiting order for --order auto: quasi-random
-// when the pack's images, decompressed, exceed the reader's chunk cache
-// (cache bytes; tsimcne.OpenPacked's reader has format.DefaultCacheBytes), so
-// that a uniform shuffle would read and decompress a whole chunk for
-// almost every image (with lz4 chunks of 128 KiB and 32×32 images, about
-// 40 times the data); shuffle otherwise, and always for a --train-subset
-// (not stored in chunks). It says what it chose, and warns when the pack
-// is in class order.
-func resolveOrder(r *format.Reader, cfg *tsimcne.Config, cache int64, logf func(string, ...any)) string {
-	var raw int64
+// orderLimits are what --order auto weighs a pack against.
+type orderLimits struct {
+	cache  int64 // the reader's decompressed-chunk cache (tsimcne.OpenPacked: format.DefaultCacheBytes)
+	memory int64 // physical memory; 0 = unknown
+}
+
+// resolveOrder chooses the visiting order for --order auto. Quasi-random
+// when a uniform shuffle would read far more than the data: when the
+// pack's compressed chunks, decompressed, exceed the chunk cache (each
+// image would cost a whole chunk's decompression, about 40 times the data
+// for lz4 chunks of 128 KiB and 32×32 images), or when the file is larger
+// than half of the memory (the page cache cannot hold it, and each image
+// would cost a read from the disk). Shuffle otherwise, and always for a
+// --train-subset (not stored in chunks). It says what it chose and why,
+// and warns when the pack is in dataset order.
+func resolveOrder(r *format.Reader, cfg *tsimcne.Config, lim orderLimits, logf func(string, ...any)) string {
+	var compressed int64 // decompressed bytes of the chunks that go through the cache
 	for c := range r.NumChunks() {
-		raw += int64(r.Chunk(c).Raw)
+		if ch := r.Chunk(c); ch.Codec != format.CodecNone {
+			compressed += int64(ch.Raw)
+		}
 	}
-	if raw <= cache || cfg.TrainSubset > 0 {
+	var why string
+	switch {
+	case cfg.TrainSubset > 0:
+	case compressed > lim.cache:
+		why = fmt.Sprintf("the compressed chunks take %.1f MB decompressed, more than the %.1f MB chunk cache", float64(compressed)/1e6, float64(lim.cache)/1e6)
+	case lim.memory > 0 && r.Size() > lim.memory/2:
+		why = fmt.Sprintf("the file's %.1f GB exceed half of the %.1f GB of memory", float64(r.Size())/1e9, float64(lim.memory)/1e9)
+	}
+	if why == "" {
 		return tsimcne.OrderShuffle
 	}
-	logf("order: quasi-random, window %d chunks (the images take %.1f MB decompressed, more than the %.1f MB chunk cache; --order shuffle to change)",
-		loader.DefaultWindow, float64(raw)/1e6, float64(cache)/1e6)
+	logf("order: quasi-random, window %d chunks (%s; --order shuffle to change)", loader.DefaultWindow, why)
 	if !r.Schema().Shuffled {
 		logf("warning: %s is stored in dataset order, not shuffled: if that is class order, every batch draws from few classes; repack with pack --shuffle", r.Path())
 	}
@@ -314,7 +330,7 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 	}
 	defer ds.Close()
 	if cfg.Order == "" && !f.resume {
-		cfg.Order = resolveOrder(ds.Reader(), &cfg, format.DefaultCacheBytes, logf)
+		cfg.Order = resolveOrder(ds.Reader(), &cfg, orderLimits{cache: format.DefaultCacheBytes, memory: physicalMemory()}, logf)
 	}
 	if ds.Reader().Schema().Image.Encoded {
 		// The two decoders differ by a few levels; say which one runs.
