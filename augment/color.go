@@ -54,13 +54,20 @@ func adjustBrightness(v []float32, f float32) { affineClamp(v, f, 0) }
 // affineClamp sets every value x to clamp01(a·x + b): brightness (b = 0,
 // where +0 and the clamp make it f·x) and the contrast blend.
 func affineClamp(v []float32, a, b float32) {
-	m := 0
-	if useAVX512 {
-		if m = len(v) &^ 15; m > 0 {
-			affineClampAVX512(&v[0], m, a, b)
-		}
+	m := vectorLen(len(v))
+	if m > 0 {
+		affineClampAVX512(&v[0], m, a, b)
 	}
 	affineClampGo(v[m:], a, b)
+}
+
+// vectorLen is how many of n values or pixels the assembly forms take:
+// whole blocks of 16, or none without AVX-512.
+func vectorLen(n int) int {
+	if !useAVX512 {
+		return 0
+	}
+	return n &^ 15
 }
 
 func affineClampGo(v []float32, a, b float32) {
@@ -77,11 +84,9 @@ func adjustContrast(v []float32, f float32) {
 	// in blocks).
 	n := len(v) / 3
 	var part [16]float32
-	m := 0
-	if useAVX512 {
-		if m = n &^ 15; m > 0 {
-			graySumAVX512(&v[0], m, &part, &permTables)
-		}
+	m := vectorLen(n)
+	if m > 0 {
+		graySumAVX512(&v[0], m, &part)
 	}
 	for k, p := range pixels(v, m, n) {
 		part[(m+k)&15] += gray(p[0], p[1], p[2])
@@ -99,11 +104,9 @@ func adjustContrast(v []float32, f float32) {
 func adjustSaturation(v []float32, f float32) {
 	a, b := f, float32(1-float64(f))
 	n := len(v) / 3
-	m := 0
-	if useAVX512 {
-		if m = n &^ 15; m > 0 {
-			saturationAVX512(&v[0], m, a, b, &permTables)
-		}
+	m := vectorLen(n)
+	if m > 0 {
+		saturationAVX512(&v[0], m, a, b)
 	}
 	saturationGo(pixels(v, m, n), a, b)
 }
@@ -129,11 +132,9 @@ func saturationGo(px [][3]float32, a, b float32) {
 func adjustHue(v []float32, shift float32) {
 	s6 := 6 * shift
 	n := len(v) / 3
-	m := 0
-	if useAVX512 {
-		if m = n &^ 15; m > 0 {
-			hueAVX512(&v[0], m, s6, &permTables)
-		}
+	m := vectorLen(n)
+	if m > 0 {
+		hueAVX512(&v[0], m, s6)
 	}
 	hueGo(pixels(v, m, n), s6)
 }
@@ -200,11 +201,9 @@ func hueGo(px [][3]float32, s6 float32) {
 // toGray replaces every pixel by its luma, replicated to 3 channels.
 func toGray(v []float32) {
 	n := len(v) / 3
-	m := 0
-	if useAVX512 {
-		if m = n &^ 15; m > 0 {
-			grayAVX512(&v[0], m, &permTables)
-		}
+	m := vectorLen(n)
+	if m > 0 {
+		grayAVX512(&v[0], m)
 	}
 	for k, px := 0, pixels(v, m, n); k < len(px); k++ {
 		p := &px[k]

@@ -5,7 +5,8 @@
 // The colour operations of color.go on whole blocks of 16 interleaved RGB
 // pixels (three vectors), AVX-512F. Each gives the bits of its Go form: the
 // same operation order, products rounded before they are added (no FMA),
-// the Go branches as masked selects. perm points at permTables, k at colorK.
+// the Go branches as masked selects. The index tables (permTables) and the
+// constants (colorK) are the Go package's variables, read in place.
 
 // Z20…Z25: deinterleave indices; Z26…Z31: interleave indices.
 #define LOADPERM(p) \
@@ -24,6 +25,14 @@
 	VMOVAPS Z26, Z6; VPERMI2PS Z4, Z3, Z6; VMOVAPS Z27, Z0; VPERMI2PS Z5, Z6, Z0; \
 	VMOVAPS Z28, Z6; VPERMI2PS Z4, Z3, Z6; VMOVAPS Z29, Z1; VPERMI2PS Z5, Z6, Z1; \
 	VMOVAPS Z30, Z6; VPERMI2PS Z4, Z3, Z6; VMOVAPS Z31, Z2; VPERMI2PS Z5, Z6, Z2
+
+// The 16 pixels at DI → Z3 = R, Z4 = G, Z5 = B (Z0 … Z2, Z6 scratch).
+#define LOADRGB \
+	VMOVUPS (DI), Z0; VMOVUPS 64(DI), Z1; VMOVUPS 128(DI), Z2; DEINTERLEAVE
+
+// Z3 = R, Z4 = G, Z5 = B → the 16 pixels at DI (Z0 … Z2, Z6 scratch).
+#define STORERGB \
+	INTERLEAVE; VMOVUPS Z0, (DI); VMOVUPS Z1, 64(DI); VMOVUPS Z2, 128(DI)
 
 // Z7 = gray(Z3, Z4, Z5) = (lumaR·R + lumaG·G) + lumaB·B; Z8 scratch. K: colorK.
 #define GRAY(K) \
@@ -81,21 +90,18 @@ affinedone:
 	VZEROUPPER
 	RET
 
-// func graySumAVX512(v *float32, npx int, part *[16]float32, perm *[15][16]int32)
+// func graySumAVX512(v *float32, npx int, part *[16]float32)
 // part[l] += gray of pixels l, l+16, … in order, for npx pixels (a multiple of 16).
-TEXT ·graySumAVX512(SB), NOSPLIT, $0-32
+TEXT ·graySumAVX512(SB), NOSPLIT, $0-24
 	MOVQ v+0(FP), DI
 	MOVQ npx+8(FP), CX
 	MOVQ part+16(FP), DX
-	MOVQ perm+24(FP), R8
+	LEAQ ·permTables(SB), R8
 	LEAQ ·colorK(SB), R9
 	LOADPERM(R8)
 	VMOVUPS (DX), Z9
 graysum:
-	VMOVUPS (DI), Z0
-	VMOVUPS 64(DI), Z1
-	VMOVUPS 128(DI), Z2
-	DEINTERLEAVE
+	LOADRGB
 	GRAY(R9)
 	VADDPS Z7, Z9, Z9
 	ADDQ $192, DI
@@ -105,23 +111,20 @@ graysum:
 	VZEROUPPER
 	RET
 
-// func saturationAVX512(v *float32, npx int, a, b float32, perm *[15][16]int32)
+// func saturationAVX512(v *float32, npx int, a, b float32)
 // Each channel x of each pixel → clamp01(a·x + b·gray), npx a multiple of 16.
-TEXT ·saturationAVX512(SB), NOSPLIT, $0-32
+TEXT ·saturationAVX512(SB), NOSPLIT, $0-24
 	MOVQ v+0(FP), DI
 	MOVQ npx+8(FP), CX
 	VBROADCASTSS a+16(FP), Z16
 	VBROADCASTSS b+20(FP), Z17
-	MOVQ perm+24(FP), R8
+	LEAQ ·permTables(SB), R8
 	LEAQ ·colorK(SB), R9
 	LOADPERM(R8)
 	VXORPS Z18, Z18, Z18
 	VMOVUPS 64(R9), Z19
 saturation:
-	VMOVUPS (DI), Z0
-	VMOVUPS 64(DI), Z1
-	VMOVUPS 128(DI), Z2
-	DEINTERLEAVE
+	LOADRGB
 	GRAY(R9)
 	VMULPS Z17, Z7, Z7
 	VMULPS Z16, Z3, Z3
@@ -136,32 +139,26 @@ saturation:
 	VMINPS Z19, Z3, Z3
 	VMINPS Z19, Z4, Z4
 	VMINPS Z19, Z5, Z5
-	INTERLEAVE
-	VMOVUPS Z0, (DI)
-	VMOVUPS Z1, 64(DI)
-	VMOVUPS Z2, 128(DI)
+	STORERGB
 	ADDQ $192, DI
 	SUBQ $16, CX
 	JNZ  saturation
 	VZEROUPPER
 	RET
 
-// func grayAVX512(v *float32, npx int, perm *[15][16]int32)
+// func grayAVX512(v *float32, npx int)
 // Every pixel → its gray level in all three channels, npx a multiple of 16.
-TEXT ·grayAVX512(SB), NOSPLIT, $0-24
+TEXT ·grayAVX512(SB), NOSPLIT, $0-16
 	MOVQ v+0(FP), DI
 	MOVQ npx+8(FP), CX
-	MOVQ perm+16(FP), R8
+	LEAQ ·permTables(SB), R8
 	LEAQ ·colorK(SB), R9
 	LOADPERM(R8)
 	VMOVUPS 768(R8), Z26
 	VMOVUPS 832(R8), Z27
 	VMOVUPS 896(R8), Z28
 gray:
-	VMOVUPS (DI), Z0
-	VMOVUPS 64(DI), Z1
-	VMOVUPS 128(DI), Z2
-	DEINTERLEAVE
+	LOADRGB
 	GRAY(R9)
 	VPERMPS Z7, Z26, Z0
 	VPERMPS Z7, Z27, Z1
@@ -175,23 +172,20 @@ gray:
 	VZEROUPPER
 	RET
 
-// func hueAVX512(v *float32, npx int, s6 float32, perm *[15][16]int32)
+// func hueAVX512(v *float32, npx int, s6 float32)
 // hueGo on npx pixels (a multiple of 16). colorK rows: 0 … 6 the numbers
 // 0 … 6 (byte offset 64·k).
-TEXT ·hueAVX512(SB), NOSPLIT, $0-32
+TEXT ·hueAVX512(SB), NOSPLIT, $0-20
 	MOVQ v+0(FP), DI
 	MOVQ npx+8(FP), CX
 	VBROADCASTSS s6+16(FP), Z15
-	MOVQ perm+24(FP), R8
+	LEAQ ·permTables(SB), R8
 	LEAQ ·colorK(SB), R9
 	LOADPERM(R8)
 	VXORPS Z16, Z16, Z16
 	VMOVUPS 384(R9), Z17 // 6
 hue:
-	VMOVUPS (DI), Z0
-	VMOVUPS 64(DI), Z1
-	VMOVUPS 128(DI), Z2
-	DEINTERLEAVE
+	LOADRGB
 	VMAXPS Z4, Z3, Z7
 	VMAXPS Z5, Z7, Z7     // maxc
 	VMINPS Z4, Z3, Z8
@@ -243,10 +237,7 @@ hue:
 	VMOVAPS Z0, K1, Z3
 	VMOVAPS Z1, K1, Z4
 	VMOVAPS Z2, K1, Z5
-	INTERLEAVE
-	VMOVUPS Z0, (DI)
-	VMOVUPS Z1, 64(DI)
-	VMOVUPS Z2, 128(DI)
+	STORERGB
 	ADDQ $192, DI
 	SUBQ $16, CX
 	JNZ  hue

@@ -26,13 +26,13 @@ func hpass4AVX(dst *float32, dstStride int, src *float32, srcStride int, xs *int
 func affineClampAVX512(v *float32, n int, a, b float32)
 
 //go:noescape
-func graySumAVX512(v *float32, npx int, part *[16]float32, perm *[15][16]int32)
+func graySumAVX512(v *float32, npx int, part *[16]float32)
 
 //go:noescape
-func saturationAVX512(v *float32, npx int, a, b float32, perm *[15][16]int32)
+func saturationAVX512(v *float32, npx int, a, b float32)
 
 //go:noescape
-func grayAVX512(v *float32, npx int, perm *[15][16]int32)
+func grayAVX512(v *float32, npx int)
 
 //go:noescape
-func hueAVX512(v *float32, npx int, s6 float32, perm *[15][16]int32)
+func hueAVX512(v *float32, npx int, s6 float32)

@@ -15,16 +15,10 @@ func hpass4AVX(dst *float32, dstStride int, src *float32, srcStride int, xs *int
 
 func affineClampAVX512(v *float32, n int, a, b float32) { panic("augment: no AVX-512 kernels") }
 
-func graySumAVX512(v *float32, npx int, part *[16]float32, perm *[15][16]int32) {
-	panic("augment: no AVX-512 kernels")
-}
+func graySumAVX512(v *float32, npx int, part *[16]float32) { panic("augment: no AVX-512 kernels") }
 
-func saturationAVX512(v *float32, npx int, a, b float32, perm *[15][16]int32) {
-	panic("augment: no AVX-512 kernels")
-}
+func saturationAVX512(v *float32, npx int, a, b float32) { panic("augment: no AVX-512 kernels") }
 
-func grayAVX512(v *float32, npx int, perm *[15][16]int32) { panic("augment: no AVX-512 kernels") }
+func grayAVX512(v *float32, npx int) { panic("augment: no AVX-512 kernels") }
 
-func hueAVX512(v *float32, npx int, s6 float32, perm *[15][16]int32) {
-	panic("augment: no AVX-512 kernels")
-}
+func hueAVX512(v *float32, npx int, s6 float32) { panic("augment: no AVX-512 kernels") }
