@@ -68,29 +68,39 @@ func f32bytes(x []float32) []byte {
 // epochDigest runs one epoch and hashes every batch's views, labels and indices.
 func epochDigest(t *testing.T, l *Loader, epoch int) (uint64, int) {
 	t.Helper()
-	it, err := l.Epoch(context.Background(), epoch, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := fnv.New64a()
 	batches := 0
-	for {
-		b, err := it.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachBatch(t, l, epoch, func(b *Batch) {
 		h.Write(f32bytes(b.X))
 		h.Write(b.X8)
 		for i := 0; i < b.N; i++ {
 			h.Write([]byte{byte(b.Labels[i]), byte(b.Indices[i]), byte(b.Indices[i] >> 8)})
 		}
 		batches++
+	})
+	return h.Sum64(), batches
+}
+
+// eachBatch runs epoch epoch of l to its end, calling f on every batch
+// before releasing it; an error fails the test.
+func eachBatch(t *testing.T, l *Loader, epoch int, f func(*Batch)) {
+	t.Helper()
+	it, err := l.Epoch(context.Background(), epoch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for {
+		b, err := it.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(b)
 		b.Release()
 	}
-	return h.Sum64(), batches
 }
 
 func TestBitIdenticalAcrossWorkers(t *testing.T) {

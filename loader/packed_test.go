@@ -2,10 +2,8 @@ package loader
 
 import (
 	"bytes"
-	"context"
 	"image"
 	"image/jpeg"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -114,23 +112,14 @@ func TestQuasiRandomMemoryBound(t *testing.T) {
 	}
 	defer l.Close()
 	slotBytes := uint64(2 * 2 * 32 * 16 * 16 * 3 * 4)
-	it, _ := l.Epoch(context.Background(), 0, 0)
 	var peak uint64
 	n := 0
-	for {
-		b, err := it.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachBatch(t, l, 0, func(b *Batch) {
 		n += b.N
 		if b.Step%4 == 0 {
 			peak = max(peak, liveHeap())
 		}
-		b.Release()
-	}
+	})
 	if n != r.Len() {
 		t.Fatalf("epoch delivered %d of %d images", n, r.Len())
 	}
@@ -148,7 +137,6 @@ func TestQuasiRandomMemoryBound(t *testing.T) {
 	if misses > int64(r.NumChunks())*5/4 {
 		t.Fatalf("%d chunk loads for %d chunks: the window does not fit the cache", misses, r.NumChunks())
 	}
-	it.Close()
 
 	// The same cache in full-shuffle order reloads chunks over and over.
 	l2, _ := New(FromReader(r), Options{BatchSize: 64, Workers: 2, Order: Shuffle, Augment: augment.DefaultConfig(16, 16)})

@@ -1,8 +1,6 @@
 package loader
 
 import (
-	"context"
-	"io"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -52,22 +50,8 @@ func TestReadahead(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			it, err := l.Epoch(context.Background(), 1, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var out [][]byte
-			for {
-				b, err := it.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, append([]byte(nil), b.X8...))
-				b.Release()
-			}
+			eachBatch(t, l, 1, func(b *Batch) { out = append(out, append([]byte(nil), b.X8...)) })
 			return out
 		}
 		cp := &countingPrefetcher{fileSource: fileSource{r}, seen: map[int]int{}}

@@ -1,8 +1,6 @@
 package loader
 
 import (
-	"context"
-	"io"
 	"math"
 	"testing"
 
@@ -19,20 +17,8 @@ func TestRankViewsMatchOneProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		it, err := l.Epoch(context.Background(), 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer it.Close()
 		m := map[[2]int][]float32{}
-		for {
-			b, err := it.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		eachBatch(t, l, 0, func(b *Batch) {
 			vl := b.H * b.W * 3
 			for v := 0; v < b.Views; v++ {
 				for i := 0; i < b.N; i++ {
@@ -40,8 +26,7 @@ func TestRankViewsMatchOneProcess(t *testing.T) {
 					m[[2]int{int(b.Indices[i]), v}] = append([]float32(nil), b.X[r*vl:(r+1)*vl]...)
 				}
 			}
-			b.Release()
-		}
+		})
 		return m
 	}
 	base := Options{BatchSize: 64, Views: 2, Workers: 1, Seed: 3, Augment: augment.DefaultConfig(16, 16)}
