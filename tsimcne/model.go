@@ -256,9 +256,6 @@ func (m *Model) Fit(ctx context.Context, d Dataset) error {
 		Seed: m.cfg.Seed, Augment: m.augmentConfig(size),
 		Order: m.cfg.loaderOrder(), Window: m.cfg.Window,
 	}
-	if _, ok := train.(loader.Chunked); !ok && lopt.Order == loader.QuasiRandom {
-		return errors.New("tsimcne: the quasi-random order needs a packed file (a dataset stored in chunks), and a --train-subset is not one: use the shuffle order")
-	}
 	if err := m.setupDist(train, &lopt); err != nil {
 		return err
 	}

@@ -81,9 +81,10 @@ func TestOrderFlags(t *testing.T) {
 		{[]string{"--order", "quasi-random"}, tsimcne.OrderQuasiRandom, 0, ""},
 		{[]string{"--order", "quasi-random", "--window", "4"}, tsimcne.OrderQuasiRandom, 4, ""},
 		{[]string{"--window", "4"}, tsimcne.OrderQuasiRandom, 4, ""},
-		{[]string{"--order", "random"}, "", 0, `--order "random"`},
-		{[]string{"--order", "shuffle", "--window", "4"}, "", 0, "--window 4: the window belongs to --order quasi-random"},
+		{[]string{"--order", "random"}, "", 0, `order "random": want shuffle or quasi-random`},
+		{[]string{"--order", "shuffle", "--window", "4"}, "", 0, "window 4: the window belongs to the quasi-random order"},
 		{[]string{"--window", "-1"}, "", 0, "--window -1"},
+		{[]string{"--order", "quasi-random", "--train-subset", "5"}, "", 0, "quasi-random with a train subset"},
 	} {
 		cmd, f := newCommand()
 		if err := cmd.ParseFlags(c.args); err != nil {

@@ -152,28 +152,18 @@ func configFrom(cmd *cobra.Command, f *flags) (tsimcne.Config, error) {
 		ImageSize: f.imageSize, TrainSubset: f.subset, CheckpointEvery: f.every,
 		Window: f.window,
 	}
-	switch f.order {
-	case orderAuto: // resolved once the data is open (resolveOrder)
-		if f.window > 0 { // a window asks for the quasi-random order
-			c.Order = tsimcne.OrderQuasiRandom
-		}
-	case tsimcne.OrderShuffle, tsimcne.OrderQuasiRandom:
+	switch { // Validate checks the order and the window
+	case f.order != orderAuto:
 		c.Order = f.order
-	default:
-		return c, fmt.Errorf("--order %q: want auto, %s or %s", f.order, tsimcne.OrderShuffle, tsimcne.OrderQuasiRandom)
-	}
-	if f.window < 0 {
-		return c, fmt.Errorf("--window %d: want a positive number of chunks", f.window)
-	}
-	if f.window > 0 && f.order == tsimcne.OrderShuffle {
-		return c, fmt.Errorf("--window %d: the window belongs to --order %s", f.window, tsimcne.OrderQuasiRandom)
-	}
+	case f.window > 0: // a window asks for the quasi-random order
+		c.Order = tsimcne.OrderQuasiRandom
+	} // else resolved once the data is open (resolveOrder)
 	for _, v := range []struct {
 		name     string
 		val, min int
 	}{{"batch", f.batch, 2}, {"out-dim", f.outDim, 1}, {"pretrain-out-dim", f.pretrainDim, 1},
 		{"image-size", f.imageSize, 0}, {"train-subset", f.subset, 0}, {"checkpoint-every", f.every, 0},
-		{"workers", f.workers, 0}, {"threads", f.threads, 0}} {
+		{"workers", f.workers, 0}, {"threads", f.threads, 0}, {"window", f.window, 0}} {
 		if v.val < v.min {
 			return c, fmt.Errorf("--%s %d: want at least %d", v.name, v.val, v.min)
 		}

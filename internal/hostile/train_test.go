@@ -50,9 +50,9 @@ func TestTrainBadFlags(t *testing.T) {
 		{[]string{"--checkpoint-every", "-1"}, []string{"--checkpoint-every"}},
 		{[]string{"--workers", "-2"}, []string{"--workers"}},
 		{[]string{"--change-epochs"}, []string{"--change-epochs"}},
-		{[]string{"--order", "random"}, []string{"--order", "random"}},
+		{[]string{"--order", "random"}, []string{"order", "random"}},
 		{[]string{"--window", "-1"}, []string{"--window -1"}},
-		{[]string{"--order", "shuffle", "--window", "4"}, []string{"--window 4"}},
+		{[]string{"--order", "shuffle", "--window", "4"}, []string{"window 4", "quasi-random"}},
 		{[]string{"--order", "quasi-random", "--train-subset", "50"}, []string{"quasi-random", "train subset"}},
 	} {
 		args := append([]string{fx.tiny, "-o", runDir}, trainFlags...)
