@@ -560,32 +560,12 @@ type parquetBackend struct {
 	mem memory.Allocator // bounded: see newBoundedAllocator
 }
 
-// skipChunkCheck lets a test open a file without checkParquetChunks, to
-// show that reading it still ends in an error, not a crash.
-var skipChunkCheck = false
-
-// checkParquetChunks refuses, before anything is read, a file with a
-// column chunk whose bytes are not inside it (see checkParquetChunk).
-// FuzzParquet found such a file (a negative length), which crashed the
-// process: pqarrow opened the chunk in a goroutine of its own, where no
-// recover reaches.
-func checkParquetChunks(pf *file.Reader) error {
-	for g := 0; g < pf.NumRowGroups(); g++ {
-		for c := 0; c < pf.MetaData().RowGroup(g).NumColumns(); c++ {
-			if err := checkParquetChunk(pf, g, c); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // checkParquetChunk refuses column chunk c of row group g when its bytes
 // are not inside the file. arrow-go checks that only for files from old
-// writers; otherwise it makes a buffer of the length the metadata gives:
-// a negative length panics, and a huge one (say 1 TiB) is a fatal
-// out-of-memory error that no recover catches, so the bounds must be
-// checked before the chunk is opened.
+// writers; otherwise, opening the chunk, it makes a buffer of the length
+// the metadata gives: a negative length panics (FuzzParquet found one), and
+// a huge one (say 1 TiB) is a fatal out-of-memory error that no recover
+// catches, so column checks the bounds before every chunk it opens.
 func checkParquetChunk(pf *file.Reader, g, c int) error {
 	md := pf.MetaData()
 	col, err := md.RowGroup(g).ColumnChunk(c)
@@ -614,11 +594,6 @@ func openParquetBackend(r fileReader) (tableBackend, error) {
 	pf, err := file.NewParquetReader(r, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("not a readable Parquet file: %w", err)
-	}
-	if !skipChunkCheck {
-		if err := checkParquetChunks(pf); err != nil {
-			return nil, fmt.Errorf("parquet: %w", err)
-		}
 	}
 	if v := pf.MetaData().KeyValueMetadata().FindValue("ARROW:schema"); v != nil {
 		dec, err := base64.StdEncoding.DecodeString(*v)
@@ -668,8 +643,25 @@ func (b *parquetBackend) meta(key string) (string, bool) {
 // here instead, by imageLeaf.
 func (b *parquetBackend) column(g, col int) (arrow.Array, error) {
 	f := &b.fr.Manifest.Fields[col]
-	if !f.IsLeaf() {
-		return b.imageLeaf(g, f)
+	name := f.Field.Name
+	leaf := f
+	for !leaf.IsLeaf() { // an image struct: its bytes leaf
+		var next *pqarrow.SchemaField
+		for i := range leaf.Children {
+			if c := &leaf.Children[i]; c.Field != nil && c.Field.Name == "bytes" {
+				next = c
+			}
+		}
+		if next == nil {
+			return nil, fmt.Errorf("column %q: a struct with no \"bytes\" field", name)
+		}
+		leaf, name = next, name+".bytes"
+	}
+	if err := checkParquetChunk(b.pf, g, leaf.ColIndex); err != nil {
+		return nil, fmt.Errorf("column %q: %w", name, err)
+	}
+	if leaf != f {
+		return b.imageLeaf(g, leaf.ColIndex, name)
 	}
 	tbl, err := b.fr.ReadRowGroups(context.Background(), []int{f.ColIndex}, []int{g})
 	if err != nil {
@@ -683,38 +675,17 @@ func (b *parquetBackend) column(g, col int) (arrow.Array, error) {
 // imageLeafBatch is how many levels imageLeaf reads at a time.
 const imageLeafBatch = 1024
 
-// imageLeaf reads the image bytes of the struct column f in row group g:
-// the leaf found by following the child named "bytes" down from f, read
-// with parquet's column chunk reader in the calling goroutine, as a Binary
+// imageLeaf reads the image bytes of a struct column in row group g, leaf
+// column leaf (named name in errors), with parquet's column chunk reader in
+// the calling goroutine, as a Binary
 // array with a null wherever the struct or its bytes are null. ReadBatch
 // hands back one batch of values (arrow-go v18.8 copies them out of the
 // page into Go memory; ReadBatchInPage would alias the page buffer); the
 // builder copies each into buffers of the backend's bounded allocator, so
 // the array owns its data and a huge declared size is refused.
-func (b *parquetBackend) imageLeaf(g int, f *pqarrow.SchemaField) (arrow.Array, error) {
-	name := f.Field.Name
-	for !f.IsLeaf() {
-		var next *pqarrow.SchemaField
-		for i := range f.Children {
-			if c := &f.Children[i]; c.Field != nil && c.Field.Name == "bytes" {
-				next = c
-			}
-		}
-		if next == nil {
-			return nil, fmt.Errorf("column %q: a struct with no \"bytes\" field", name)
-		}
-		f, name = next, name+".bytes"
-	}
-	if f.LevelInfo.RepLevel > 0 {
-		return nil, fmt.Errorf("column %q: the image bytes are inside a list (repetition level %d), not one per row", name, f.LevelInfo.RepLevel)
-	}
-	// Checked again here so that this path stands without the check at
-	// open (a test bypasses it): an out-of-memory error is fatal.
-	if err := checkParquetChunk(b.pf, g, f.ColIndex); err != nil {
-		return nil, fmt.Errorf("column %q: %w", name, err)
-	}
+func (b *parquetBackend) imageLeaf(g, leaf int, name string) (arrow.Array, error) {
 	rg := b.pf.RowGroup(g)
-	cr, err := rg.Column(f.ColIndex)
+	cr, err := rg.Column(leaf)
 	if err != nil {
 		return nil, fmt.Errorf("column %q: %w", name, err)
 	}
@@ -726,9 +697,6 @@ func (b *parquetBackend) imageLeaf(g int, f *pqarrow.SchemaField) (arrow.Array, 
 	maxDef := d.MaxDefinitionLevel()
 	if d.MaxRepetitionLevel() > 0 {
 		return nil, fmt.Errorf("column %q: the image bytes are repeated (repetition level %d), not one per row", name, d.MaxRepetitionLevel())
-	}
-	if maxDef != f.LevelInfo.DefLevel {
-		return nil, fmt.Errorf("column %q: definition level %d in the Parquet schema, %d in its Arrow mapping (damaged file?)", name, maxDef, f.LevelInfo.DefLevel)
 	}
 	rows := rg.NumRows()
 	bb := array.NewBinaryBuilder(b.mem, arrow.BinaryTypes.Binary)
