@@ -72,12 +72,13 @@ type Config struct {
 	// CheckpointEvery writes a checkpoint every that many epochs (besides
 	// the end of each stage); 0 = only at stage ends.
 	CheckpointEvery int `json:"checkpoint_every"`
-	// Order is how every epoch visits the images: OrderShuffle (the empty
-	// value) or OrderQuasiRandom, for packs larger than memory or than the
+	// Order is how every epoch visits the images: OrderShuffle (default)
+	// or OrderQuasiRandom, for packs larger than memory or than the
 	// reader's chunk cache, where a uniform shuffle reads and decompresses
 	// a whole chunk for almost every image.
 	Order string `json:"order,omitempty"`
-	// Window is the quasi-random window in chunks; 0 = loader.DefaultWindow.
+	// Window is the quasi-random window in chunks (default
+	// loader.DefaultWindow); only for OrderQuasiRandom.
 	Window int `json:"window,omitempty"`
 }
 
@@ -130,6 +131,12 @@ func (c Config) Defaults() Config {
 	}
 	if c.Device == "" {
 		c.Device = engine.DeviceAuto
+	}
+	if c.Order == "" {
+		c.Order = OrderShuffle
+	}
+	if c.Order == OrderQuasiRandom && c.Window == 0 {
+		c.Window = loader.DefaultWindow
 	}
 	return c
 }
@@ -189,7 +196,7 @@ func (c *Config) validate() error {
 		return errors.New("image size, train subset, checkpoint interval, workers and threads must not be negative")
 	}
 	switch c.Order {
-	case "", OrderShuffle:
+	case OrderShuffle:
 		if c.Window != 0 {
 			return fmt.Errorf("window %d: the window belongs to the %s order", c.Window, OrderQuasiRandom)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tsimcne/tsimcne-go/augment"
 	"github.com/tsimcne/tsimcne-go/format"
+	"github.com/tsimcne/tsimcne-go/loader"
 	"github.com/tsimcne/tsimcne-go/tsimcne"
 )
 
@@ -66,9 +67,9 @@ func TestAugmentOverrideByFlag(t *testing.T) {
 	}
 }
 
-// TestOrderFlags: --order and --window become Config.Order and Window; auto
-// is left for resolveOrder (a --window alone asks for quasi-random); bad
-// values are refused naming the flag.
+// TestOrderFlags: --order and --window become Config.Order and Window (the
+// window defaulted for quasi-random); auto is left to resolveOrder (a
+// --window alone asks for quasi-random); bad values are refused.
 func TestOrderFlags(t *testing.T) {
 	for _, c := range []struct {
 		args   []string
@@ -76,9 +77,9 @@ func TestOrderFlags(t *testing.T) {
 		window int
 		err    string
 	}{
-		{nil, "", 0, ""},
+		{nil, tsimcne.OrderShuffle, 0, ""}, // auto, until resolveOrder sees the data
 		{[]string{"--order", "shuffle"}, tsimcne.OrderShuffle, 0, ""},
-		{[]string{"--order", "quasi-random"}, tsimcne.OrderQuasiRandom, 0, ""},
+		{[]string{"--order", "quasi-random"}, tsimcne.OrderQuasiRandom, loader.DefaultWindow, ""},
 		{[]string{"--order", "quasi-random", "--window", "4"}, tsimcne.OrderQuasiRandom, 4, ""},
 		{[]string{"--window", "4"}, tsimcne.OrderQuasiRandom, 4, ""},
 		{[]string{"--order", "random"}, "", 0, `order "random": want shuffle or quasi-random`},

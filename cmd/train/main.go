@@ -319,8 +319,9 @@ func runJob(cmd *cobra.Command, data string, f *flags, j *mpi.Job) error {
 		return err
 	}
 	defer ds.Close()
-	if cfg.Order == "" && !f.resume {
+	if f.order == orderAuto && f.window == 0 && !f.resume {
 		cfg.Order = resolveOrder(ds.Reader(), &cfg, orderLimits{cache: format.DefaultCacheBytes, memory: physicalMemory()}, logf)
+		cfg = cfg.Defaults() // the window of a quasi-random order
 	}
 	if ds.Reader().Schema().Image.Encoded {
 		// The two decoders differ by a few levels; say which one runs.
@@ -520,18 +521,8 @@ var resumeChecked = []struct {
 	{"flip-p", func(c tsimcne.Config, _ int) string { return fmt.Sprint(augmentOf(c).FlipP) }},
 	{"checkpoint-every", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.CheckpointEvery) }},
 	{"epochs", func(c tsimcne.Config, _ int) string { return fmt.Sprint(c.Epochs) }},
-	{"order", func(c tsimcne.Config, _ int) string {
-		if c.Order == "" {
-			return tsimcne.OrderShuffle
-		}
-		return c.Order
-	}},
-	{"window", func(c tsimcne.Config, _ int) string {
-		if c.Window == 0 && c.Order == tsimcne.OrderQuasiRandom {
-			return strconv.Itoa(loader.DefaultWindow)
-		}
-		return strconv.Itoa(c.Window)
-	}},
+	{"order", func(c tsimcne.Config, _ int) string { return c.Order }},
+	{"window", func(c tsimcne.Config, _ int) string { return strconv.Itoa(c.Window) }},
 }
 
 func augmentOf(c tsimcne.Config) augment.Config {
