@@ -146,46 +146,34 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 	if _, err := seqRate("untimed warm-up read (the host's cache)"); err != nil {
 		return err
 	}
-	// Sequential reads and loader epochs alternate (seq, loader with
-	// readahead, seq, loader without, seq, ...), and each epoch is compared
-	// with the two reads on either side of it: on a shared virtual disk the
-	// storage's speed changes within a minute (up to 5× here), and only a
-	// neighbour measures what the epoch met.
+	// Each round runs three measurements in a shuffled order (seeded by the
+	// round), a sequential read after each, and compares each with the two
+	// reads around it: on this shared virtual disk the sequential rate
+	// changes up to 4× within a minute, and the host's cache keeps some
+	// memory of the previous read (with a fixed order, the read right after
+	// a loader epoch with readahead ran at 3 GB/s and the one after an
+	// epoch without at 0.8 GB/s, round after round).
+	type measure struct {
+		name          string
+		run           func(round int) (float64, error)
+		rates, ratios []float64 // MB/s; against the reads around them
+	}
+	bare := &measure{name: "the chunks read whole in a shuffled order (no loader)",
+		run: func(r int) (float64, error) { return randomChunks(path, int64(r)) }}
+	withRA := &measure{name: "loader with readahead",
+		run: func(int) (float64, error) { return epoch("quasi-random epoch, cold, readahead", readaheadBytes, false) }}
+	withoutRA := &measure{name: "loader without readahead",
+		run: func(int) (float64, error) { return epoch("quasi-random epoch, cold, no readahead", -1, false) }}
 	prev, err := seqRate("sequential read, cold")
 	if err != nil {
 		return err
 	}
-	// Each round runs three measurements in a shuffled order (seeded by the
-	// round), a sequential read after each: the host's cache keeps some
-	// memory of the previous read (a sequential read right after a loader
-	// epoch with readahead ran at 3 GB/s, one after an epoch without at
-	// 0.8 GB/s, round after round), and a fixed order would turn that into
-	// a bias of the ratios.
-	const (
-		opRandom = iota
-		opReadahead
-		opNoReadahead
-	)
-	var withRA, withoutRA, randRatio, seqAll, raAll, randAll []float64
+	var seqAll []float64 // the reads after each measurement
 	for r := 0; r < rounds; r++ {
-		ops := []int{opRandom, opReadahead, opNoReadahead}
-		rand.New(rand.NewPCG(uint64(r), 11)).Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
-		for _, op := range ops {
-			var rate float64
-			var err error
-			switch op {
-			case opRandom:
-				// The storage's own rate for the loader's access pattern:
-				// every chunk read whole, in a shuffled order, 8 reads at
-				// a time, nothing done with the bytes.
-				rate, err = randomChunks(path, int64(r))
-				randAll = append(randAll, rate)
-			case opReadahead:
-				rate, err = epoch("quasi-random epoch, cold, readahead", readaheadBytes, false)
-				raAll = append(raAll, rate)
-			case opNoReadahead:
-				rate, err = epoch("quasi-random epoch, cold, no readahead", -1, false)
-			}
+		ms := []*measure{bare, withRA, withoutRA}
+		rand.New(rand.NewPCG(uint64(r), 11)).Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+		for _, m := range ms {
+			rate, err := m.run(r)
 			if err != nil {
 				return err
 			}
@@ -193,31 +181,23 @@ func run(path string, n int, cache int64, workers int, skipAug bool, rounds int)
 			if err != nil {
 				return err
 			}
-			seqAll = append(seqAll, next)
 			ratio := 2 * rate / (prev + next)
 			fmt.Printf("round %d: %.1f%% of the mean of the reads around it (%.0f, %.0f MB/s)\n", r+1, 100*ratio, prev, next)
-			switch op {
-			case opRandom:
-				randRatio = append(randRatio, ratio)
-			case opReadahead:
-				withRA = append(withRA, ratio)
-			case opNoReadahead:
-				withoutRA = append(withoutRA, ratio)
-			}
+			m.rates, m.ratios = append(m.rates, rate), append(m.ratios, ratio)
+			seqAll = append(seqAll, next)
 			prev = next
 		}
 	}
 	if rounds > 0 {
 		fmt.Printf("medians of %d rounds: sequential read %.0f MB/s (%.0f–%.0f), shuffled whole chunks %.0f MB/s (%.0f–%.0f), loader with readahead %.0f MB/s (%.0f–%.0f)\n",
-			rounds, median(seqAll), slices.Min(seqAll), slices.Max(seqAll), median(randAll), slices.Min(randAll), slices.Max(randAll),
-			median(raAll), slices.Min(raAll), slices.Max(raAll))
+			rounds, median(seqAll), slices.Min(seqAll), slices.Max(seqAll), median(bare.rates), slices.Min(bare.rates), slices.Max(bare.rates),
+			median(withRA.rates), slices.Min(withRA.rates), slices.Max(withRA.rates))
 		fmt.Printf("loader with readahead against the medians: %.1f%% of the sequential read, %.1f%% of the shuffled whole-chunk read\n",
-			100*median(raAll)/median(seqAll), 100*median(raAll)/median(randAll))
-		fmt.Printf("the chunks read whole in a shuffled order (no loader), against the sequential reads around them: median %.1f%% (min %.1f%%, max %.1f%%)\n",
-			100*median(randRatio), 100*slices.Min(randRatio), 100*slices.Max(randRatio))
-		fmt.Printf("loader against the sequential reads around it, %d rounds: with readahead median %.1f%% (min %.1f%%, max %.1f%%); without readahead median %.1f%% (min %.1f%%, max %.1f%%)\n",
-			rounds, 100*median(withRA), 100*slices.Min(withRA), 100*slices.Max(withRA),
-			100*median(withoutRA), 100*slices.Min(withoutRA), 100*slices.Max(withoutRA))
+			100*median(withRA.rates)/median(seqAll), 100*median(withRA.rates)/median(bare.rates))
+		for _, m := range []*measure{bare, withRA, withoutRA} {
+			fmt.Printf("%s against the sequential reads around it: median %.1f%% (min %.1f%%, max %.1f%%)\n",
+				m.name, 100*median(m.ratios), 100*slices.Min(m.ratios), 100*slices.Max(m.ratios))
+		}
 	}
 	if !skipAug {
 		if _, err := epoch("quasi-random epoch, cold, readahead, two augmented float views", 0, true); err != nil {
