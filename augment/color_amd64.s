@@ -8,11 +8,13 @@
 // the Go branches as masked selects. The index tables (permTables) and the
 // constants (colorK) are the Go package's variables, read in place.
 
-// Z20…Z25: deinterleave indices; Z26…Z31: interleave indices.
-#define LOADPERM(p) \
-	VMOVUPS 0(p), Z20; VMOVUPS 64(p), Z21; VMOVUPS 128(p), Z22; VMOVUPS 192(p), Z23; \
-	VMOVUPS 256(p), Z24; VMOVUPS 320(p), Z25; VMOVUPS 384(p), Z26; VMOVUPS 448(p), Z27; \
-	VMOVUPS 512(p), Z28; VMOVUPS 576(p), Z29; VMOVUPS 640(p), Z30; VMOVUPS 704(p), Z31
+// R8 = &permTables, R9 = &colorK; Z20…Z25: deinterleave indices;
+// Z26…Z31: interleave indices.
+#define LOADTABLES \
+	LEAQ ·permTables(SB), R8; LEAQ ·colorK(SB), R9; \
+	VMOVUPS 0(R8), Z20; VMOVUPS 64(R8), Z21; VMOVUPS 128(R8), Z22; VMOVUPS 192(R8), Z23; \
+	VMOVUPS 256(R8), Z24; VMOVUPS 320(R8), Z25; VMOVUPS 384(R8), Z26; VMOVUPS 448(R8), Z27; \
+	VMOVUPS 512(R8), Z28; VMOVUPS 576(R8), Z29; VMOVUPS 640(R8), Z30; VMOVUPS 704(R8), Z31
 
 // Z0, Z1, Z2 (48 interleaved floats) → Z3 = R, Z4 = G, Z5 = B; Z6 scratch.
 #define DEINTERLEAVE \
@@ -96,9 +98,7 @@ TEXT ·graySumAVX512(SB), NOSPLIT, $0-24
 	MOVQ v+0(FP), DI
 	MOVQ npx+8(FP), CX
 	MOVQ part+16(FP), DX
-	LEAQ ·permTables(SB), R8
-	LEAQ ·colorK(SB), R9
-	LOADPERM(R8)
+	LOADTABLES
 	VMOVUPS (DX), Z9
 graysum:
 	LOADRGB
@@ -118,9 +118,7 @@ TEXT ·saturationAVX512(SB), NOSPLIT, $0-24
 	MOVQ npx+8(FP), CX
 	VBROADCASTSS a+16(FP), Z16
 	VBROADCASTSS b+20(FP), Z17
-	LEAQ ·permTables(SB), R8
-	LEAQ ·colorK(SB), R9
-	LOADPERM(R8)
+	LOADTABLES
 	VXORPS Z18, Z18, Z18
 	VMOVUPS 64(R9), Z19
 saturation:
@@ -151,9 +149,7 @@ saturation:
 TEXT ·grayAVX512(SB), NOSPLIT, $0-16
 	MOVQ v+0(FP), DI
 	MOVQ npx+8(FP), CX
-	LEAQ ·permTables(SB), R8
-	LEAQ ·colorK(SB), R9
-	LOADPERM(R8)
+	LOADTABLES
 	VMOVUPS 768(R8), Z26
 	VMOVUPS 832(R8), Z27
 	VMOVUPS 896(R8), Z28
@@ -179,9 +175,7 @@ TEXT ·hueAVX512(SB), NOSPLIT, $0-20
 	MOVQ v+0(FP), DI
 	MOVQ npx+8(FP), CX
 	VBROADCASTSS s6+16(FP), Z15
-	LEAQ ·permTables(SB), R8
-	LEAQ ·colorK(SB), R9
-	LOADPERM(R8)
+	LOADTABLES
 	VXORPS Z16, Z16, Z16
 	VMOVUPS 384(R9), Z17 // 6
 hue:
